@@ -1,0 +1,706 @@
+package ossupload
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc64"
+	"io"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+
+	"github.com/reupload/reupload/resume"
+)
+
+var crcTable = crc64.MakeTable(crc64.ECMA)
+
+// Source is what gets uploaded.
+type Source struct {
+	R    io.ReaderAt
+	Size int64
+	// Fingerprint identifies the source across runs; a checkpoint is resumed
+	// only when it matches. A zero Fingerprint never matches a checkpoint.
+	Fingerprint resume.Fingerprint
+	// Check, when set, is called before CompleteMultipartUpload; an error
+	// (typically *SourceChangedError) aborts the upload instead of completing it.
+	Check func() error
+}
+
+// Result describes a finished upload.
+type Result struct {
+	UploadID    string
+	Target      Target
+	Size        int64
+	PartSize    int64
+	Parts       int
+	CRC64       uint64 // of the whole object, as OSS confirmed it
+	ETag        string
+	Resumed     bool
+	PartsReused int   // parts an earlier run had uploaded and OSS still held
+	BytesReused int64 // their bytes
+	BytesSent   int64 // part body bytes sent by this run, retries included
+	Refreshes   int   // credentials fetched after the first
+	Retries     int
+	Duration    time.Duration
+}
+
+type plannedPart struct {
+	Number int
+	Offset int64
+	Size   int64
+}
+
+// Upload overwrites the object auth names with src, resuming from
+// opts.State when it holds a matching checkpoint. The first grant comes from
+// auth.Authorize.
+func Upload(ctx context.Context, auth Authorizer, src Source, opts Options) (*Result, error) {
+	if src.R == nil || src.Size < 0 {
+		return nil, errors.New("ossupload: Source needs a reader and a size >= 0")
+	}
+	if opts.PartSize != 0 {
+		if err := CheckPartSize(src.Size, opts.PartSize); err != nil {
+			return nil, err
+		}
+	}
+	opts.fill()
+	r := &run{opts: opts, auth: auth, src: src, start: opts.Now()}
+	if opts.LimitRate > 0 {
+		r.limiter = rate.NewLimiter(rate.Limit(opts.LimitRate), int(min(opts.LimitRate, 1<<20)))
+	}
+	g, err := auth.Authorize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.setGrant(g)
+	fresh := opts.Restart
+	for restarts := 0; ; restarts++ {
+		res, err := r.once(ctx, fresh)
+		var re *restartError
+		if errors.As(err, &re) && restarts < 2 {
+			r.opts.OnEvent(Event{Kind: EventFreshStart, Message: re.reason})
+			fresh = true
+			continue
+		}
+		return res, err
+	}
+}
+
+type run struct {
+	opts    Options
+	auth    Authorizer
+	src     Source
+	start   time.Time
+	limiter *rate.Limiter
+	sf      singleflight.Group
+
+	mu       sync.Mutex
+	grant    Grant
+	gen      uint64
+	obtained time.Time
+
+	refreshes, retries, sent atomic.Int64
+}
+
+// Current implements CredentialsSource for the SDK adapter.
+func (r *run) Current() Credentials {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.grant.Credentials
+}
+
+func (r *run) setGrant(g Grant) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.grant, r.obtained = g, r.opts.Now()
+	r.gen++
+}
+
+func (r *run) target() (Target, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.grant.Target, r.gen
+}
+
+// due returns the current credential generation, and whether that credential
+// has lived past RefreshAt of its lifetime.
+func (r *run) due() (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	exp := r.grant.Credentials.Expires
+	if exp.IsZero() {
+		return r.gen, false
+	}
+	life := exp.Sub(r.obtained)
+	return r.gen, !r.opts.Now().Before(r.obtained.Add(time.Duration(float64(life) * r.opts.RefreshAt)))
+}
+
+// refresh fetches a new grant unless one newer than seen arrived meanwhile.
+// Concurrent callers share one Authorize call.
+func (r *run) refresh(ctx context.Context, seen uint64) error {
+	_, err, _ := r.sf.Do("refresh", func() (any, error) {
+		old, gen := r.target()
+		if gen != seen {
+			return nil, nil
+		}
+		g, err := r.auth.Authorize(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("refresh upload credential: %w", err)
+		}
+		r.setGrant(g)
+		r.refreshes.Add(1)
+		r.opts.OnEvent(Event{Kind: EventRefresh, Message: "new credential until " + g.Credentials.Expires.Format(time.RFC3339)})
+		if g.Target.Bucket != old.Bucket || g.Target.Key != old.Key {
+			return nil, &restartError{fmt.Sprintf("the upload address moved from %s/%s to %s/%s", old.Bucket, old.Key, g.Target.Bucket, g.Target.Key)}
+		}
+		return nil, nil
+	})
+	return err
+}
+
+// call runs one non-part OSS call with credential refresh and retries.
+func (r *run) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	attempts, credFails := 0, 0
+	for {
+		gen, due := r.due()
+		if due {
+			if err := r.refresh(ctx, gen); err != nil {
+				return err
+			}
+			gen, _ = r.due()
+		}
+		err := fn(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		switch classify(err) {
+		case classCredential:
+			if credFails++; credFails > maxCredRefreshes {
+				return &CredentialError{Refreshes: credFails - 1, Err: err}
+			}
+			if err := r.refresh(ctx, gen); err != nil {
+				return err
+			}
+		case classRetryable:
+			if attempts++; attempts >= r.opts.Attempts {
+				return fmt.Errorf("%s failed after %d attempts: %w", op, attempts, err)
+			}
+			if err := r.backoff(ctx, 0, attempts, err); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}
+
+func (r *run) backoff(ctx context.Context, part, attempt int, cause error) error {
+	d := r.opts.Backoff.Delay(attempt, jitter())
+	r.retries.Add(1)
+	r.opts.OnEvent(Event{Kind: EventRetry, PartNumber: part, Attempt: attempt, Delay: d, Err: cause})
+	return r.opts.Sleep(ctx, d)
+}
+
+func plan(size, partSize int64) []plannedPart {
+	n := max(1, (size+partSize-1)/partSize)
+	ps := make([]plannedPart, n)
+	for i := range ps {
+		off := int64(i) * partSize
+		ps[i] = plannedPart{Number: i + 1, Offset: off, Size: min(partSize, size-off)}
+	}
+	return ps
+}
+
+// once runs one upload attempt: find or start the upload, send what OSS
+// lacks, complete and verify.
+func (r *run) once(ctx context.Context, fresh bool) (*Result, error) {
+	t, _ := r.target()
+	api, err := r.opts.NewAPI(t, r)
+	if err != nil {
+		return nil, err
+	}
+	partSize := PartSizeFor(r.src.Size, r.opts.PartSize)
+	st := &state{run: r, api: api, key: t.Key}
+	resumed := false
+	if !fresh {
+		resumed, err = st.resume(ctx, t, partSize)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !resumed {
+		if err := st.initiate(ctx, t, partSize); err != nil {
+			return nil, err
+		}
+	}
+	partSize = st.cp.PartSize
+	parts := plan(r.src.Size, partSize)
+	var reusedBytes int64
+	for _, p := range st.done {
+		reusedBytes += p.Size
+	}
+	reused := len(st.done)
+	r.opts.Progress.Start(r.src.Size, reusedBytes)
+
+	err = st.sendAll(ctx, parts)
+	if err == nil {
+		var res *Result
+		res, err = st.complete(ctx, parts)
+		if err == nil {
+			res.Target, res.PartSize, res.Resumed, res.PartsReused, res.BytesReused = t, partSize, resumed, reused, reusedBytes
+			return res, nil
+		}
+	}
+	st.flush()
+	var sc *SourceChangedError
+	var re *restartError
+	switch {
+	case errors.As(err, &re):
+		st.abort(ctx)
+	case errors.As(err, &sc), r.opts.OnError == AbortParts && ctx.Err() == nil:
+		st.abort(ctx)
+	}
+	return nil, err
+}
+
+// state is one upload ID and what OSS holds of it.
+type state struct {
+	run *run
+	api PartAPI
+	key string
+
+	mu     sync.Mutex
+	cp     *resume.Checkpoint
+	done   map[int]resume.Part
+	saving bool
+	dirty  bool
+}
+
+func (st *state) uploadID() string { return st.cp.UploadID }
+
+// resume finds the checkpointed upload and reconciles it with ListParts.
+func (st *state) resume(ctx context.Context, t Target, partSize int64) (bool, error) {
+	r := st.run
+	if r.opts.State == nil {
+		return false, nil
+	}
+	cp, err := r.opts.State.Load()
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			r.opts.OnEvent(Event{Kind: EventFreshStart, Err: err, Message: "checkpoint unusable, starting a fresh upload"})
+		}
+		return false, nil
+	}
+	why := ""
+	switch {
+	case cp.Bucket != t.Bucket || cp.Key != t.Key:
+		why = "the checkpoint is for another object"
+	case r.src.Fingerprint == (resume.Fingerprint{}) || !sameSource(cp.Source, r.src.Fingerprint):
+		why = "the source file changed since the last run"
+	case r.opts.PartSize != 0 && r.opts.PartSize != cp.PartSize:
+		why = fmt.Sprintf("the part size changed from %d to %d", cp.PartSize, r.opts.PartSize)
+	case cp.PartSize < MinPartSize && cp.PartSize < r.src.Size || CheckPartSize(r.src.Size, cp.PartSize) != nil && r.src.Size > cp.PartSize:
+		why = "the checkpoint's part size is invalid"
+	}
+	if why != "" {
+		r.opts.OnEvent(Event{Kind: EventFreshStart, Message: why + ": aborting upload " + cp.UploadID + " and starting a fresh one"})
+		if cp.Bucket == t.Bucket && cp.Key == t.Key {
+			st.cp = cp
+			st.abort(ctx)
+			st.cp = nil
+		}
+		return false, nil
+	}
+	var listed []ListedPart
+	err = r.call(ctx, "ListParts", func(ctx context.Context) error {
+		var err error
+		listed, err = st.api.ListParts(ctx, t.Key, cp.UploadID)
+		return err
+	})
+	if classify(err) == classRestart {
+		r.opts.OnEvent(Event{Kind: EventFreshStart, Message: "upload " + cp.UploadID + " no longer exists on OSS; starting a fresh one"})
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	st.cp = cp
+	st.done = st.reconcile(cp, listed)
+	st.cp.Parts = st.sortedParts()
+	r.opts.OnEvent(Event{Kind: EventResume, Message: fmt.Sprintf("resuming upload %s: OSS holds %d of its parts", cp.UploadID, len(st.done))})
+	return true, nil
+}
+
+func sameSource(a, b resume.Fingerprint) bool {
+	return a.Path == b.Path && a.Size == b.Size && a.ModTime.Equal(b.ModTime) && a.Sample == b.Sample
+}
+
+// reconcile keeps the listed parts whose bytes are provably ours: known to
+// the checkpoint with the same ETag, or whose ETag is the MD5 of the local bytes.
+func (st *state) reconcile(cp *resume.Checkpoint, listed []ListedPart) map[int]resume.Part {
+	parts := plan(st.run.src.Size, cp.PartSize)
+	known := make(map[int]resume.Part, len(cp.Parts))
+	for _, p := range cp.Parts {
+		known[p.Number] = p
+	}
+	done := make(map[int]resume.Part)
+	for _, lp := range listed {
+		if lp.PartNumber < 1 || lp.PartNumber > len(parts) || lp.Size != parts[lp.PartNumber-1].Size {
+			continue
+		}
+		if k, ok := known[lp.PartNumber]; ok && sameETag(k.ETag, lp.ETag) && k.Size == lp.Size {
+			done[lp.PartNumber] = k
+			continue
+		}
+		pp := parts[lp.PartNumber-1]
+		sum, crc, err := hashSection(st.run.src.R, pp.Offset, pp.Size)
+		if err == nil && sameETag(lp.ETag, hex.EncodeToString(sum)) {
+			done[lp.PartNumber] = resume.Part{Number: lp.PartNumber, Size: lp.Size, ETag: lp.ETag, CRC64: crc}
+		}
+	}
+	return done
+}
+
+func sameETag(a, b string) bool {
+	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
+}
+
+func hashSection(r io.ReaderAt, off, n int64) (md5sum []byte, crc uint64, err error) {
+	h, c := md5.New(), crc64.New(crcTable)
+	if _, err := io.Copy(io.MultiWriter(h, c), io.NewSectionReader(r, off, n)); err != nil {
+		return nil, 0, err
+	}
+	return h.Sum(nil), c.Sum64(), nil
+}
+
+func (st *state) initiate(ctx context.Context, t Target, partSize int64) error {
+	r := st.run
+	var id string
+	err := r.call(ctx, "InitiateMultipartUpload", func(ctx context.Context) error {
+		var err error
+		id, err = st.api.InitiateMultipartUpload(ctx, t.Key)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	now := r.opts.Now()
+	st.cp = &resume.Checkpoint{
+		Version: resume.Version, MediaID: r.opts.MediaID,
+		Endpoint: t.Endpoint, Bucket: t.Bucket, Key: t.Key, UploadID: id,
+		PartSize: partSize, Source: r.src.Fingerprint, Created: now, Updated: now,
+	}
+	st.done = map[int]resume.Part{}
+	if r.opts.State != nil {
+		// A checkpoint we cannot write is a run we cannot resume: say so now,
+		// before any byte is sent, and leave nothing behind on OSS.
+		if err := r.opts.State.Save(st.cp); err != nil {
+			st.abort(ctx)
+			return fmt.Errorf("cannot write the checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+func (st *state) sortedParts() []resume.Part {
+	ps := make([]resume.Part, 0, len(st.done))
+	for _, p := range st.done {
+		ps = append(ps, p)
+	}
+	slices.SortFunc(ps, func(a, b resume.Part) int { return a.Number - b.Number })
+	return ps
+}
+
+// record notes a confirmed part and saves the checkpoint. Saves are
+// coalesced: while one goroutine writes, others only mark the state dirty,
+// and the writer loops until it is clean.
+func (st *state) record(p resume.Part) {
+	st.mu.Lock()
+	st.done[p.Number] = p
+	st.dirty = true
+	if st.saving || st.run.opts.State == nil {
+		st.mu.Unlock()
+		return
+	}
+	st.saving = true
+	st.mu.Unlock()
+	st.saveLoop()
+}
+
+func (st *state) saveLoop() {
+	for {
+		st.mu.Lock()
+		if !st.dirty {
+			st.saving = false
+			st.mu.Unlock()
+			return
+		}
+		st.dirty = false
+		cp := *st.cp
+		cp.Parts = st.sortedParts()
+		cp.Updated = st.run.opts.Now()
+		st.mu.Unlock()
+		if err := st.run.opts.State.Save(&cp); err != nil {
+			st.run.opts.OnEvent(Event{Kind: EventCheckpointKO, Err: err})
+		}
+	}
+}
+
+// flush writes any pending checkpoint state.
+func (st *state) flush() {
+	if st.cp == nil || st.run.opts.State == nil {
+		return
+	}
+	st.mu.Lock()
+	if st.saving || !st.dirty {
+		st.mu.Unlock()
+		return
+	}
+	st.saving = true
+	st.mu.Unlock()
+	st.saveLoop()
+}
+
+func (st *state) abort(ctx context.Context) {
+	r := st.run
+	// ctx may be cancelled (Ctrl-C); the abort must still reach OSS.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err := st.api.AbortMultipartUpload(actx, st.key, st.cp.UploadID)
+	if err != nil && classify(err) != classRestart {
+		r.opts.OnEvent(Event{Kind: EventAbortFailed, Err: err, Message: "could not abort upload " + st.cp.UploadID})
+	}
+	if r.opts.State != nil {
+		if err := r.opts.State.Remove(); err != nil {
+			r.opts.OnEvent(Event{Kind: EventCheckpointKO, Err: err})
+		}
+	}
+}
+
+// sendAll uploads every planned part OSS does not hold yet.
+func (st *state) sendAll(ctx context.Context, parts []plannedPart) error {
+	var pending []plannedPart
+	for _, p := range parts {
+		if _, ok := st.done[p.Number]; !ok {
+			pending = append(pending, p)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(st.run.opts.Concurrency)
+	for _, p := range pending {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err // another part failed while this one waited for a slot
+			}
+			part, err := st.sendPart(gctx, p)
+			if err != nil {
+				return err
+			}
+			st.record(part)
+			st.run.opts.Progress.PartDone(p.Number, p.Size)
+			st.run.opts.OnEvent(Event{Kind: EventPartDone, PartNumber: p.Number})
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+func (st *state) sendPart(ctx context.Context, p plannedPart) (resume.Part, error) {
+	r := st.run
+	attempts, credFails := 0, 0
+	for {
+		gen, due := r.due()
+		if due {
+			if err := r.refresh(ctx, gen); err != nil {
+				return resume.Part{}, err
+			}
+			gen, _ = r.due()
+		}
+		part, err := st.putPart(ctx, p)
+		if err == nil {
+			return part, nil
+		}
+		if ctx.Err() != nil {
+			return resume.Part{}, context.Cause(ctx)
+		}
+		var sc *SourceChangedError
+		if errors.As(err, &sc) {
+			return resume.Part{}, sc
+		}
+		switch classify(err) {
+		case classCredential:
+			if credFails++; credFails > maxCredRefreshes {
+				return resume.Part{}, &CredentialError{Refreshes: credFails - 1, Err: err}
+			}
+			if err := r.refresh(ctx, gen); err != nil {
+				return resume.Part{}, err
+			}
+		case classRetryable:
+			if attempts++; attempts >= r.opts.Attempts {
+				return resume.Part{}, &PartError{UploadID: st.uploadID(), PartNumber: p.Number, Attempts: attempts, Err: err}
+			}
+			if err := r.backoff(ctx, p.Number, attempts, err); err != nil {
+				return resume.Part{}, err
+			}
+		case classRestart:
+			return resume.Part{}, &restartError{"upload " + st.uploadID() + " no longer exists on OSS"}
+		default:
+			return resume.Part{}, &PartError{UploadID: st.uploadID(), PartNumber: p.Number, Attempts: attempts + 1, Err: err}
+		}
+	}
+}
+
+// putPart sends one part once, hashing the bytes as they stream.
+func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error) {
+	r := st.run
+	in := PartInput{Key: st.key, UploadID: st.uploadID(), PartNumber: p.Number, Size: p.Size}
+	if r.opts.MD5 {
+		sum, _, err := hashSection(r.src.R, p.Offset, p.Size)
+		if err != nil {
+			return resume.Part{}, fmt.Errorf("read part %d: %w", p.Number, err)
+		}
+		in.ContentMD5 = base64.StdEncoding.EncodeToString(sum)
+	}
+	body := &partReader{ctx: ctx, r: io.NewSectionReader(r.src.R, p.Offset, p.Size), left: p.Size, crc: crc64.New(crcTable), limiter: r.limiter}
+	in.Body = body
+	out, err := st.api.UploadPart(ctx, in)
+	r.sent.Add(p.Size - body.left)
+	if body.err != nil {
+		return resume.Part{}, body.err
+	}
+	if err != nil {
+		return resume.Part{}, err
+	}
+	sum := body.crc.Sum64()
+	if body.left != 0 {
+		return resume.Part{}, fmt.Errorf("part %d: OSS answered before the body was sent (%d bytes left)", p.Number, body.left)
+	}
+	if out.HasCRC && out.CRC64 != sum {
+		return resume.Part{}, &ChecksumError{PartNumber: p.Number, Want: sum, Got: out.CRC64}
+	}
+	return resume.Part{Number: p.Number, Size: p.Size, ETag: out.ETag, CRC64: sum}, nil
+}
+
+// partReader streams one part: it hashes, rate-limits and notices a source
+// that shrank under it.
+type partReader struct {
+	ctx     context.Context
+	r       io.Reader
+	left    int64
+	crc     hash.Hash64
+	limiter *rate.Limiter
+	err     error // a source failure, reported in place of the transport's
+}
+
+func (b *partReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	if b.limiter != nil && len(p) > b.limiter.Burst() {
+		p = p[:b.limiter.Burst()]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	b.crc.Write(p[:n])
+	if b.limiter != nil && n > 0 {
+		if werr := b.limiter.WaitN(b.ctx, n); werr != nil {
+			return n, werr
+		}
+	}
+	if err == io.EOF && b.left > 0 {
+		b.err = &SourceChangedError{Reason: "it is shorter than when the upload started"}
+		return n, b.err
+	}
+	if err != nil && err != io.EOF {
+		b.err = fmt.Errorf("read source: %w", err)
+		return n, b.err
+	}
+	return n, nil
+}
+
+// complete checks the source, completes the upload and verifies the object.
+func (st *state) complete(ctx context.Context, parts []plannedPart) (*Result, error) {
+	r := st.run
+	if r.src.Check != nil {
+		if err := r.src.Check(); err != nil {
+			return nil, err
+		}
+	}
+	cps := make([]CompletedPart, len(parts))
+	var whole uint64
+	for i, p := range parts {
+		d := st.done[p.Number]
+		cps[i] = CompletedPart{PartNumber: p.Number, ETag: d.ETag}
+		whole = oss.CRC64Combine(whole, d.CRC64, uint64(p.Size))
+	}
+	var info ObjectInfo
+	tries := 0
+	err := r.call(ctx, "CompleteMultipartUpload", func(ctx context.Context) error {
+		tries++
+		var err error
+		info, err = st.api.CompleteMultipartUpload(ctx, st.key, st.uploadID(), cps)
+		if err != nil && tries > 1 && classify(err) == classRestart {
+			// An earlier try may have completed before its answer was lost:
+			// the object then already holds exactly our bytes.
+			h, herr := st.api.HeadObject(ctx, st.key)
+			if herr == nil && h.HasCRC && h.CRC64 == whole && h.Size == r.src.Size {
+				info = h
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil {
+		if classify(err) == classRestart {
+			return nil, &restartError{"upload " + st.uploadID() + " no longer exists on OSS"}
+		}
+		return nil, err
+	}
+	if !info.HasCRC {
+		if err := r.call(ctx, "HeadObject", func(ctx context.Context) error {
+			var err error
+			info, err = st.api.HeadObject(ctx, st.key)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("verify object: %w", err)
+		}
+	}
+	if info.HasCRC && info.CRC64 != whole {
+		return nil, &ChecksumError{Want: whole, Got: info.CRC64}
+	}
+	if r.opts.State != nil {
+		if err := r.opts.State.Remove(); err != nil {
+			r.opts.OnEvent(Event{Kind: EventCheckpointKO, Err: err})
+		}
+	}
+	return &Result{
+		UploadID: st.uploadID(), Size: r.src.Size, Parts: len(parts), CRC64: whole, ETag: info.ETag,
+		BytesSent: r.sent.Load(), Refreshes: int(r.refreshes.Load()), Retries: int(r.retries.Load()),
+		Duration: r.opts.Now().Sub(r.start),
+	}, nil
+}

@@ -1,0 +1,651 @@
+package ossupload
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc64"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+	"go.uber.org/goleak"
+
+	"github.com/reupload/reupload/resume"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// memAPI is a small in-memory PartAPI double that checks credentials the way
+// OSS does: a request signed with a credential older than the newest issued
+// one, or past its expiry, is answered SecurityTokenExpired.
+type memAPI struct {
+	mu      sync.Mutex
+	object  []byte
+	uploads map[string]map[int][]byte
+	next    int
+	creds   CredentialsSource
+	valid   func(Credentials) bool
+	fail    func(op string, n int, in *PartInput) error // injected failure for the n-th call of op
+	calls   map[string]int
+	sent    int64
+	badCRC  map[int]int // part number -> times to lie about the CRC
+}
+
+func newMemAPI(old []byte) *memAPI {
+	return &memAPI{object: old, uploads: map[string]map[int][]byte{}, calls: map[string]int{}, badCRC: map[int]int{}}
+}
+
+func (m *memAPI) check(ctx context.Context, op string, in *PartInput) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.calls[op]++
+	n := m.calls[op]
+	m.mu.Unlock()
+	if m.valid != nil && !m.valid(m.creds.Current()) {
+		return &OSSError{Op: op, Status: 403, Code: "SecurityTokenExpired", Message: "The security token you provided has expired."}
+	}
+	if m.fail != nil {
+		return m.fail(op, n, in)
+	}
+	return nil
+}
+
+func (m *memAPI) InitiateMultipartUpload(ctx context.Context, key string) (string, error) {
+	if err := m.check(ctx, "InitiateMultipartUpload", nil); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.next++
+	id := fmt.Sprintf("UP%d", m.next)
+	m.uploads[id] = map[int][]byte{}
+	return id, nil
+}
+
+func noSuchUpload(op string) error {
+	return &OSSError{Op: op, Status: 404, Code: "NoSuchUpload"}
+}
+
+func (m *memAPI) UploadPart(ctx context.Context, in PartInput) (PartOutput, error) {
+	if err := m.check(ctx, "UploadPart", &in); err != nil {
+		io.Copy(io.Discard, io.LimitReader(in.Body, in.Size/2))
+		return PartOutput{}, err
+	}
+	b, err := io.ReadAll(in.Body)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent += int64(len(b))
+	if err != nil {
+		return PartOutput{}, err
+	}
+	if int64(len(b)) != in.Size {
+		return PartOutput{}, io.ErrUnexpectedEOF
+	}
+	up, ok := m.uploads[in.UploadID]
+	if !ok {
+		return PartOutput{}, noSuchUpload("UploadPart")
+	}
+	up[in.PartNumber] = b
+	sum := md5.Sum(b)
+	crc := crc64.Checksum(b, crcTable)
+	if m.badCRC[in.PartNumber] > 0 {
+		m.badCRC[in.PartNumber]--
+		crc++
+	}
+	return PartOutput{ETag: `"` + strings.ToUpper(hex.EncodeToString(sum[:])) + `"`, CRC64: crc, HasCRC: true}, nil
+}
+
+func (m *memAPI) ListParts(ctx context.Context, key, id string) ([]ListedPart, error) {
+	if err := m.check(ctx, "ListParts", nil); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	up, ok := m.uploads[id]
+	if !ok {
+		return nil, noSuchUpload("ListParts")
+	}
+	var out []ListedPart
+	for n, b := range up {
+		sum := md5.Sum(b)
+		out = append(out, ListedPart{PartNumber: n, ETag: `"` + strings.ToUpper(hex.EncodeToString(sum[:])) + `"`, Size: int64(len(b))})
+	}
+	slices.SortFunc(out, func(a, b ListedPart) int { return a.PartNumber - b.PartNumber })
+	return out, nil
+}
+
+func (m *memAPI) CompleteMultipartUpload(ctx context.Context, key, id string, parts []CompletedPart) (ObjectInfo, error) {
+	if err := m.check(ctx, "CompleteMultipartUpload", nil); err != nil {
+		return ObjectInfo{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	up, ok := m.uploads[id]
+	if !ok {
+		return ObjectInfo{}, noSuchUpload("CompleteMultipartUpload")
+	}
+	var obj []byte
+	for i, p := range parts {
+		b, ok := up[p.PartNumber]
+		sum := md5.Sum(b)
+		if !ok || !sameETag(p.ETag, hex.EncodeToString(sum[:])) {
+			return ObjectInfo{}, &OSSError{Op: "CompleteMultipartUpload", Status: 400, Code: "InvalidPart"}
+		}
+		if i < len(parts)-1 && len(b) < MinPartSize {
+			return ObjectInfo{}, &OSSError{Op: "CompleteMultipartUpload", Status: 400, Code: "EntityTooSmall"}
+		}
+		obj = append(obj, b...)
+	}
+	m.object = obj
+	delete(m.uploads, id)
+	return ObjectInfo{Size: -1, ETag: `"X-1"`, CRC64: crc64.Checksum(obj, crcTable), HasCRC: true}, nil
+}
+
+func (m *memAPI) AbortMultipartUpload(ctx context.Context, key, id string) error {
+	if err := m.check(ctx, "AbortMultipartUpload", nil); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.uploads[id]; !ok {
+		return noSuchUpload("AbortMultipartUpload")
+	}
+	delete(m.uploads, id)
+	return nil
+}
+
+func (m *memAPI) HeadObject(ctx context.Context, key string) (ObjectInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return ObjectInfo{Size: int64(len(m.object)), CRC64: crc64.Checksum(m.object, crcTable), HasCRC: true}, nil
+}
+
+func (m *memAPI) Calls(op string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls[op]
+}
+
+// memStore is an in-memory StateStore.
+type memStore struct {
+	mu    sync.Mutex
+	cp    *resume.Checkpoint
+	saves int
+}
+
+func (s *memStore) Load() (*resume.Checkpoint, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cp == nil {
+		return nil, fs.ErrNotExist
+	}
+	c := *s.cp
+	c.Parts = slices.Clone(s.cp.Parts)
+	return &c, nil
+}
+
+func (s *memStore) Save(cp *resume.Checkpoint) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := *cp
+	c.Parts = slices.Clone(cp.Parts)
+	s.cp = &c
+	s.saves++
+	return nil
+}
+
+func (s *memStore) Remove() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cp = nil
+	return nil
+}
+
+// authority mints numbered credentials; the newest is the only valid one.
+type authority struct {
+	mu    sync.Mutex
+	n     int
+	calls atomic.Int64
+	now   func() time.Time
+	ttl   time.Duration
+	tgt   Target
+}
+
+func (a *authority) Authorize(ctx context.Context) (Grant, error) {
+	a.calls.Add(1)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.n++
+	var exp time.Time
+	if a.ttl > 0 {
+		exp = a.now().Add(a.ttl)
+	}
+	t := a.tgt
+	if t.Bucket == "" {
+		t = Target{Endpoint: "http://127.0.0.1:1", Bucket: "b", Key: "k"}
+	}
+	return Grant{Target: t, Credentials: Credentials{AccessKeyID: fmt.Sprintf("STS.%d", a.n), AccessKeySecret: "s3cr3t", SecurityToken: "tok3n"}}.withExpiry(exp), nil
+}
+
+func (g Grant) withExpiry(t time.Time) Grant { g.Credentials.Expires = t; return g }
+
+func (a *authority) newest() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return fmt.Sprintf("STS.%d", a.n)
+}
+
+type fixture struct {
+	api    *memAPI
+	auth   *authority
+	store  *memStore
+	data   []byte
+	opts   Options
+	sleeps atomic.Int64
+}
+
+func newFixture(t *testing.T, size int) *fixture {
+	t.Helper()
+	data := make([]byte, size)
+	rng := rand.New(rand.NewPCG(uint64(size), 7))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	f := &fixture{api: newMemAPI([]byte("old source")), auth: &authority{now: time.Now}, store: &memStore{}, data: data}
+	f.opts = Options{
+		PartSize: MinPartSize, Concurrency: 4, State: f.store, MediaID: "m1",
+		NewAPI: func(t Target, c CredentialsSource) (PartAPI, error) { f.api.creds = c; return f.api, nil },
+		Sleep:  func(ctx context.Context, d time.Duration) error { f.sleeps.Add(1); return ctx.Err() },
+	}
+	return f
+}
+
+func (f *fixture) source() Source {
+	return Source{R: bytes.NewReader(f.data), Size: int64(len(f.data)), Fingerprint: resume.Fingerprint{Path: "/x", Size: int64(len(f.data)), Sample: "abc"}}
+}
+
+func (f *fixture) run(t *testing.T, ctx context.Context) (*Result, error) {
+	t.Helper()
+	return Upload(ctx, f.auth, f.source(), f.opts)
+}
+
+func (f *fixture) mustMatch(t *testing.T, res *Result) {
+	t.Helper()
+	if !bytes.Equal(f.api.object, f.data) {
+		t.Fatalf("object differs from the source: %d bytes vs %d", len(f.api.object), len(f.data))
+	}
+	if want := crc64.Checksum(f.data, crcTable); res.CRC64 != want {
+		t.Fatalf("result CRC %d, want %d", res.CRC64, want)
+	}
+	if f.store.cp != nil {
+		t.Fatalf("checkpoint left after success: %+v", f.store.cp)
+	}
+}
+
+func TestUploadSizes(t *testing.T) {
+	for _, size := range []int{0, 1, MinPartSize - 1, MinPartSize, 3 * MinPartSize, 3*MinPartSize + 17} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			f := newFixture(t, size)
+			res, err := f.run(t, context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mustMatch(t, res)
+			wantParts := max(1, (size+MinPartSize-1)/MinPartSize)
+			if res.Parts != wantParts || f.api.Calls("UploadPart") != wantParts {
+				t.Fatalf("parts %d, UploadPart calls %d, want %d", res.Parts, f.api.Calls("UploadPart"), wantParts)
+			}
+			if res.BytesSent != int64(size) {
+				t.Fatalf("sent %d bytes, want %d", res.BytesSent, size)
+			}
+		})
+	}
+}
+
+// Every part fails at once with an expired token: exactly one refresh, and
+// every part then succeeds on the same upload ID.
+func TestExpiredTokenRefreshesOnce(t *testing.T) {
+	f := newFixture(t, 16*MinPartSize)
+	f.opts.Concurrency = 8
+	var expiredOnce sync.Once
+	gate := make(chan struct{})
+	var arrived atomic.Int64
+	f.api.valid = func(c Credentials) bool { return c.AccessKeyID == f.auth.newest() }
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		if op != "UploadPart" {
+			return nil
+		}
+		// Hold the first 8 parts until all are in flight, then expire the token under them.
+		if n <= 8 {
+			if arrived.Add(1) == 8 {
+				close(gate)
+			}
+			<-gate
+			expiredOnce.Do(func() { f.auth.mu.Lock(); f.auth.n++; f.auth.mu.Unlock() })
+			if !f.api.valid(f.api.creds.Current()) {
+				return &OSSError{Op: op, Status: 403, Code: "SecurityTokenExpired"}
+			}
+		}
+		return nil
+	}
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if got := f.auth.calls.Load(); got != 2 {
+		t.Fatalf("Authorize called %d times, want 2 (start + one refresh)", got)
+	}
+	if res.Refreshes != 1 || f.api.Calls("InitiateMultipartUpload") != 1 {
+		t.Fatalf("refreshes %d, initiates %d; want 1 and 1", res.Refreshes, f.api.Calls("InitiateMultipartUpload"))
+	}
+}
+
+// A credential past 80 % of its life is replaced before the next part, so no
+// part ever fails.
+func TestProactiveRefreshCostsNoFailedPart(t *testing.T) {
+	f := newFixture(t, 10*MinPartSize)
+	var clock atomic.Int64
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := func() time.Time { return base.Add(time.Duration(clock.Load())) }
+	f.auth.now, f.auth.ttl, f.opts.Now = now, 100*time.Second, now
+	f.opts.Concurrency = 1
+	var failed atomic.Int64
+	f.api.valid = func(c Credentials) bool {
+		ok := !now().After(c.Expires)
+		if !ok {
+			failed.Add(1)
+		}
+		return ok
+	}
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		if op == "UploadPart" {
+			clock.Add(int64(30 * time.Second)) // each part takes 30 s of the 100 s lifetime
+		}
+		return nil
+	}
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if failed.Load() != 0 || res.Retries != 0 {
+		t.Fatalf("%d requests hit an expired token, %d retries; want 0", failed.Load(), res.Retries)
+	}
+	if res.Refreshes < 3 {
+		t.Fatalf("refreshes %d, want >= 3 over 300 s of 100 s credentials", res.Refreshes)
+	}
+}
+
+func TestTransientFailuresRetryOnlyThePart(t *testing.T) {
+	f := newFixture(t, 6*MinPartSize)
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		switch {
+		case op == "UploadPart" && n%3 == 0:
+			return &OSSError{Op: op, Status: 503, Code: "ServiceUnavailable"}
+		case op == "UploadPart" && n == 4:
+			return io.ErrUnexpectedEOF
+		case op == "CompleteMultipartUpload" && n == 1:
+			return &OSSError{Op: op, Status: 500, Code: "InternalError"}
+		}
+		return nil
+	}
+	f.api.badCRC[2] = 1
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if res.Retries == 0 || int(f.sleeps.Load()) != res.Retries {
+		t.Fatalf("retries %d, sleeps %d", res.Retries, f.sleeps.Load())
+	}
+	if f.api.Calls("InitiateMultipartUpload") != 1 {
+		t.Fatal("a transient failure restarted the upload")
+	}
+}
+
+func TestFatalErrorKeepsOldObjectAndCheckpoint(t *testing.T) {
+	f := newFixture(t, 4*MinPartSize)
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		if op == "UploadPart" && in.PartNumber == 3 {
+			return &OSSError{Op: op, Status: 403, Code: "AccessDenied", RequestID: "RID"}
+		}
+		return nil
+	}
+	_, err := f.run(t, context.Background())
+	var pe *PartError
+	var oe *OSSError
+	if !errors.As(err, &pe) || !errors.As(err, &oe) || oe.Code != "AccessDenied" || pe.PartNumber != 3 {
+		t.Fatalf("err = %v, want a PartError for part 3 wrapping AccessDenied", err)
+	}
+	if string(f.api.object) != "old source" {
+		t.Fatal("old object changed")
+	}
+	if f.store.cp == nil || f.store.cp.UploadID == "" {
+		t.Fatal("checkpoint not kept for resume")
+	}
+}
+
+// A run cut off mid-upload resumes: only parts OSS lacks are sent again, and
+// parts OSS holds but the checkpoint missed are adopted by their MD5.
+func TestResumeSendsOnlyMissingParts(t *testing.T) {
+	f := newFixture(t, 12*MinPartSize)
+	f.opts.Concurrency = 1
+	ctx, cancel := context.WithCancel(context.Background())
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		if op == "UploadPart" && n == 6 {
+			cancel() // the "kill" lands while part 6 is in flight
+			return context.Canceled
+		}
+		return nil
+	}
+	if _, err := f.run(t, ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v, want canceled", err)
+	}
+	if f.store.cp == nil || len(f.store.cp.Parts) != 5 {
+		t.Fatalf("checkpoint after kill: %+v", f.store.cp)
+	}
+	// Forget part 5 in the checkpoint, as if the kill had landed before its save.
+	f.store.cp.Parts = f.store.cp.Parts[:4]
+	f.api.fail = nil
+	sentBefore := f.api.sent
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if !res.Resumed || res.PartsReused != 5 {
+		t.Fatalf("resumed=%v reused=%d, want true and 5", res.Resumed, res.PartsReused)
+	}
+	if got := f.api.sent - sentBefore; got != 7*MinPartSize {
+		t.Fatalf("second run sent %d bytes, want %d (7 parts)", got, 7*MinPartSize)
+	}
+}
+
+func TestResumeOfVanishedUploadStartsFresh(t *testing.T) {
+	f := newFixture(t, 3*MinPartSize)
+	f.store.cp = &resume.Checkpoint{Version: resume.Version, MediaID: "m1", Endpoint: "http://127.0.0.1:1", Bucket: "b", Key: "k", UploadID: "GONE", PartSize: MinPartSize, Source: f.source().Fingerprint}
+	var events []Event
+	var mu sync.Mutex
+	f.opts.OnEvent = func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if res.Resumed {
+		t.Fatal("claims to have resumed a vanished upload")
+	}
+	if !slices.ContainsFunc(events, func(e Event) bool { return e.Kind == EventFreshStart && strings.Contains(e.Message, "GONE") }) {
+		t.Fatalf("no fresh-start event naming the upload: %+v", events)
+	}
+}
+
+func TestChangedSourceAbortsAndKeepsOldObject(t *testing.T) {
+	f := newFixture(t, 3*MinPartSize)
+	src := f.source()
+	src.Check = func() error { return &SourceChangedError{Reason: "mtime moved"} }
+	_, err := Upload(context.Background(), f.auth, src, f.opts)
+	var sc *SourceChangedError
+	if !errors.As(err, &sc) {
+		t.Fatalf("err = %v, want SourceChangedError", err)
+	}
+	if string(f.api.object) != "old source" || len(f.api.uploads) != 0 || f.store.cp != nil {
+		t.Fatalf("object %q, uploads %d, checkpoint %v: want old object, no upload, no checkpoint", f.api.object, len(f.api.uploads), f.store.cp)
+	}
+}
+
+func TestShrunkSourceIsNotRetried(t *testing.T) {
+	f := newFixture(t, 3*MinPartSize)
+	src := f.source()
+	src.R = bytes.NewReader(f.data[:2*MinPartSize+10]) // the file lost its tail after planning
+	_, err := Upload(context.Background(), f.auth, src, f.opts)
+	var sc *SourceChangedError
+	if !errors.As(err, &sc) || f.sleeps.Load() != 0 {
+		t.Fatalf("err = %v after %d sleeps, want SourceChangedError at once", err, f.sleeps.Load())
+	}
+}
+
+func TestCredentialRejectedForeverGivesUp(t *testing.T) {
+	f := newFixture(t, MinPartSize)
+	f.api.valid = func(Credentials) bool { return false }
+	_, err := f.run(t, context.Background())
+	var ce *CredentialError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want CredentialError", err)
+	}
+	if got := f.auth.calls.Load(); got != 1+maxCredRefreshes {
+		t.Fatalf("Authorize called %d times, want %d", got, 1+maxCredRefreshes)
+	}
+}
+
+func TestTargetMoveRestartsUpload(t *testing.T) {
+	f := newFixture(t, 4*MinPartSize)
+	f.opts.Concurrency = 1
+	f.api.valid = func(c Credentials) bool { return c.AccessKeyID == f.auth.newest() }
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		if op == "UploadPart" && n == 2 {
+			f.auth.mu.Lock()
+			f.auth.n++
+			f.auth.tgt = Target{Endpoint: "http://127.0.0.1:1", Bucket: "b", Key: "k2"}
+			f.auth.mu.Unlock()
+			return &OSSError{Op: op, Status: 403, Code: "SecurityTokenExpired"}
+		}
+		return nil
+	}
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Target.Key != "k2" || f.api.Calls("InitiateMultipartUpload") != 2 || f.api.Calls("AbortMultipartUpload") != 1 {
+		t.Fatalf("key %s, initiates %d, aborts %d", res.Target.Key, f.api.Calls("InitiateMultipartUpload"), f.api.Calls("AbortMultipartUpload"))
+	}
+}
+
+func TestPartSizeFor(t *testing.T) {
+	for _, c := range []struct{ size, pref, want int64 }{
+		{0, 0, DefaultPartSize},
+		{1 << 30, 0, DefaultPartSize},
+		{DefaultPartSize * MaxParts, 0, DefaultPartSize},
+		{DefaultPartSize*MaxParts + 1, 0, 9 << 20},
+		{100 << 30, 0, 11 << 20},
+		{1 << 20, MinPartSize, MinPartSize},
+		{MinPartSize*MaxParts + 1, MinPartSize, MinPartSize + 1},
+	} {
+		got := PartSizeFor(c.size, c.pref)
+		if got != c.want {
+			t.Errorf("PartSizeFor(%d, %d) = %d, want %d", c.size, c.pref, got, c.want)
+		}
+		if n := (c.size + got - 1) / got; n > MaxParts {
+			t.Errorf("PartSizeFor(%d, %d) = %d gives %d parts", c.size, c.pref, got, n)
+		}
+	}
+	for _, c := range []struct {
+		size, part int64
+		want       string
+	}{
+		{1 << 20, MinPartSize - 1, "below the OSS minimum"},
+		{1 << 20, MaxPartSize + 1, "above the OSS maximum"},
+		{MinPartSize*MaxParts + 1, MinPartSize, "over the OSS limit of 10000"},
+		{MinPartSize * MaxParts, MinPartSize, ""},
+	} {
+		err := CheckPartSize(c.size, c.part)
+		if (c.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), c.want) {
+			t.Errorf("CheckPartSize(%d, %d) = %v, want %q", c.size, c.part, err, c.want)
+		}
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want class
+	}{
+		{&OSSError{Status: 403, Code: "SecurityTokenExpired"}, classCredential},
+		{&OSSError{Status: 403, Code: "InvalidAccessKeyId"}, classCredential},
+		{&OSSError{Status: 403, Code: "InvalidSecurityToken"}, classCredential},
+		{&OSSError{Status: 404, Code: "NoSuchUpload"}, classRestart},
+		{&OSSError{Status: 500, Code: "InternalError"}, classRetryable},
+		{&OSSError{Status: 503, Code: "ServiceUnavailable"}, classRetryable},
+		{&OSSError{Status: 400, Code: "RequestTimeout"}, classRetryable},
+		{&OSSError{Status: 400, Code: "InvalidDigest"}, classRetryable},
+		{&OSSError{Status: 403, Code: "AccessDenied"}, classFatal},
+		{&OSSError{Status: 403, Code: "RequestTimeTooSkewed"}, classFatal},
+		{&OSSError{Status: 400, Code: "InvalidArgument"}, classFatal},
+		{&ChecksumError{PartNumber: 1}, classRetryable},
+		{io.ErrUnexpectedEOF, classRetryable},
+		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), classRetryable},
+		{context.Canceled, classFatal},
+		{errors.New("something else"), classFatal},
+		{fromSDK("UploadPart", oss.ServiceError{StatusCode: 403, Code: "SecurityTokenExpired"}), classCredential},
+	} {
+		if got := classify(c.err); got != c.want {
+			t.Errorf("classify(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+}
+
+func TestCredentialsNeverPrintSecrets(t *testing.T) {
+	c := Credentials{AccessKeyID: "STS.id", AccessKeySecret: "SECRETVALUE", SecurityToken: "TOKENVALUE"}
+	js, _ := json.Marshal(c)
+	js2, _ := json.Marshal(Grant{Credentials: c})
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%s", c), fmt.Sprintf("%v", Grant{Credentials: c}), string(js), string(js2)} {
+		if strings.Contains(s, "SECRETVALUE") || strings.Contains(s, "TOKENVALUE") || !strings.Contains(s, "STS.id") {
+			t.Errorf("leaks or hides the wrong thing: %s", s)
+		}
+	}
+}
+
+func TestCheckEndpoint(t *testing.T) {
+	for ep, ok := range map[string]bool{
+		"https://oss-cn-shanghai.aliyuncs.com": true,
+		"http://127.0.0.1:9000":                true,
+		"http://localhost:9000":                true,
+		"http://[::1]:9000":                    true,
+		"http://oss-cn-shanghai.aliyuncs.com":  false,
+		"http://10.0.0.1":                      false,
+		"oss-cn-shanghai.aliyuncs.com":         false,
+		"ftp://x":                              false,
+	} {
+		if _, err := CheckEndpoint(ep); (err == nil) != ok {
+			t.Errorf("CheckEndpoint(%q) = %v, want ok=%v", ep, err, ok)
+		}
+	}
+	if r := RegionFromEndpoint("oss-cn-hangzhou-internal.aliyuncs.com"); r != "cn-hangzhou" {
+		t.Errorf("region %q", r)
+	}
+}

@@ -1,0 +1,190 @@
+package ossupload
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/reupload/reupload/resume"
+)
+
+// OSS multipart limits (oss-protocol.md §2).
+const (
+	MinPartSize = 100 << 10 // every part but the last must be at least this
+	MaxPartSize = 5 << 30
+	MaxParts    = 10000
+)
+
+// Defaults.
+const (
+	DefaultPartSize    = 8 << 20 // the smallest auto part size
+	DefaultConcurrency = 4
+	DefaultAttempts    = 8 // per part, transport and 5xx failures
+	DefaultRefreshAt   = 0.8
+	maxCredRefreshes   = 3 // refreshes a single request may trigger before it gives up
+)
+
+// Cleanup says what a failed upload leaves behind.
+type Cleanup int
+
+const (
+	// KeepParts (the zero value) keeps the upload and the checkpoint so that
+	// the next run resumes; the parts count towards storage until then.
+	KeepParts Cleanup = iota
+	// AbortParts aborts the multipart upload and removes the checkpoint.
+	AbortParts
+)
+
+// StateStore keeps the checkpoint of one upload. *resume.Handle satisfies it.
+type StateStore interface {
+	Load() (*resume.Checkpoint, error)
+	Save(cp *resume.Checkpoint) error
+	Remove() error
+}
+
+// Options tunes an upload. The zero value is ready to use.
+type Options struct {
+	PartSize    int64   // 0 means auto: DefaultPartSize, raised so the file fits MaxParts
+	Concurrency int     // parts in flight; 0 means DefaultConcurrency
+	MD5         bool    // send Content-MD5 with each part (costs a second read of each part)
+	LimitRate   int64   // bytes/s across all parts; 0 means unlimited
+	Attempts    int     // tries per part for transient failures; 0 means DefaultAttempts
+	RefreshAt   float64 // refresh the credential after this fraction of its lifetime; 0 means 0.8
+	OnError     Cleanup // what a failure leaves behind; see Cleanup
+	Restart     bool    // ignore any checkpoint and start a fresh upload
+
+	// MediaID goes into the checkpoint so that housekeeping can name it.
+	MediaID string
+	// State keeps the checkpoint; nil means the upload is not resumable.
+	State StateStore
+
+	Progress Progress                                         // nil means none
+	OnEvent  func(Event)                                      // nil means none; called from several goroutines
+	Logger   *slog.Logger                                     // nil means discard
+	SDK      SDKConfig                                        // for the default NewAPI
+	NewAPI   func(Target, CredentialsSource) (PartAPI, error) // nil means NewOSSAPI
+	Now      func() time.Time                                 // nil means time.Now
+	Sleep    func(ctx context.Context, d time.Duration) error // nil means a timer that honours ctx
+	Backoff  Backoff
+}
+
+// Backoff is capped exponential backoff with full jitter.
+type Backoff struct {
+	Base time.Duration // 0 means 200ms
+	Cap  time.Duration // 0 means 20s
+}
+
+// Delay returns the wait before retry number attempt (1-based).
+func (b Backoff) Delay(attempt int, r float64) time.Duration {
+	base, limit := b.Base, b.Cap
+	if base <= 0 {
+		base = 200 * time.Millisecond
+	}
+	if limit <= 0 {
+		limit = 20 * time.Second
+	}
+	d := limit
+	if attempt < 30 && base<<(attempt-1) < limit {
+		d = base << (attempt - 1)
+	}
+	// Full jitter keeps many failing parts from retrying in lockstep.
+	return time.Duration(float64(d) * (0.5 + r/2))
+}
+
+// EventKind names what happened.
+type EventKind string
+
+// Event kinds.
+const (
+	EventRefresh      EventKind = "refresh"       // a new credential was fetched
+	EventRetry        EventKind = "retry"         // a part or call is retried after Delay
+	EventResume       EventKind = "resume"        // an earlier upload is resumed
+	EventFreshStart   EventKind = "fresh-start"   // a checkpoint could not be used; Message says why
+	EventPartDone     EventKind = "part-done"     // OSS acknowledged a part
+	EventAbortFailed  EventKind = "abort-failed"  // a best-effort abort did not reach OSS
+	EventCheckpointKO EventKind = "checkpoint-ko" // a checkpoint write failed (the upload goes on)
+)
+
+// Event tells embedders what the engine is doing.
+type Event struct {
+	Kind       EventKind
+	PartNumber int
+	Attempt    int
+	Delay      time.Duration
+	Err        error
+	Message    string
+}
+
+// PartSizeFor returns the part size for a size-byte object: preferred (or
+// DefaultPartSize when 0) raised until the object fits in MaxParts parts.
+func PartSizeFor(size, preferred int64) int64 {
+	if preferred <= 0 {
+		preferred = DefaultPartSize
+		// round the raised size up to a whole MiB: tidy numbers in logs and checkpoints
+		if need := (size + MaxParts - 1) / MaxParts; need > preferred {
+			return (need + 1<<20 - 1) &^ (1<<20 - 1)
+		}
+		return preferred
+	}
+	return max(preferred, (size+MaxParts-1)/MaxParts)
+}
+
+// CheckPartSize validates an explicit part size for a size-byte object.
+func CheckPartSize(size, partSize int64) error {
+	switch {
+	case partSize < MinPartSize:
+		return fmt.Errorf("part size %d is below the OSS minimum of %d bytes (100KiB)", partSize, MinPartSize)
+	case partSize > MaxPartSize:
+		return fmt.Errorf("part size %d is above the OSS maximum of %d bytes (5GiB)", partSize, int64(MaxPartSize))
+	case size > 0 && (size+partSize-1)/partSize > MaxParts:
+		return fmt.Errorf("part size %d would cut %d bytes into %d parts, over the OSS limit of %d; use a part size of at least %d or auto",
+			partSize, size, (size+partSize-1)/partSize, MaxParts, (size+MaxParts-1)/MaxParts)
+	}
+	return nil
+}
+
+func (o *Options) fill() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = DefaultAttempts
+	}
+	if o.RefreshAt <= 0 || o.RefreshAt >= 1 {
+		o.RefreshAt = DefaultRefreshAt
+	}
+	if o.Progress == nil {
+		o.Progress = nopProgress{}
+	}
+	if o.OnEvent == nil {
+		o.OnEvent = func(Event) {}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.NewAPI == nil {
+		sdk := o.SDK
+		o.NewAPI = func(t Target, c CredentialsSource) (PartAPI, error) { return NewOSSAPI(t, c, sdk) }
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func jitter() float64 { return rand.Float64() }

@@ -1,0 +1,225 @@
+package ossupload
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+)
+
+// SDKConfig tunes the SDK adapter.
+type SDKConfig struct {
+	ConnectTimeout time.Duration // 0 means 10s
+	IdleTimeout    time.Duration // a read or write that makes no progress this long fails; 0 means 60s
+	UserAgent      string        // "" means "reupload"
+}
+
+// CredentialsSource hands the SDK the current credential on every request,
+// so a refresh takes effect on the very next request of every part.
+type CredentialsSource interface {
+	Current() Credentials
+}
+
+type sdkCreds struct{ c Credentials }
+
+func (s sdkCreds) GetAccessKeyID() string     { return s.c.AccessKeyID }
+func (s sdkCreds) GetAccessKeySecret() string { return s.c.AccessKeySecret }
+func (s sdkCreds) GetSecurityToken() string   { return s.c.SecurityToken }
+
+type sdkProvider struct{ src CredentialsSource }
+
+func (p sdkProvider) GetCredentials() oss.Credentials { return sdkCreds{p.src.Current()} }
+
+// StaticCredentials is a CredentialsSource that never changes.
+type StaticCredentials Credentials
+
+// Current returns c.
+func (c StaticCredentials) Current() Credentials { return Credentials(c) }
+
+// CheckEndpoint accepts https endpoints, and plain http only on loopback, so
+// that an STS credential never crosses a network in clear text.
+func CheckEndpoint(endpoint string) (*url.URL, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("bad OSS endpoint %q: want https://host[:port]", endpoint)
+	}
+	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+		return nil, fmt.Errorf("refusing plain-http OSS endpoint %q: credentials would travel unencrypted; use https (plain http is allowed only on loopback)", endpoint)
+	}
+	return u, nil
+}
+
+// IsLoopback reports whether host is localhost or a loopback IP.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// RegionFromEndpoint derives the OSS region id from a standard endpoint such
+// as oss-cn-shanghai.aliyuncs.com or oss-cn-shanghai-internal.aliyuncs.com.
+func RegionFromEndpoint(host string) string {
+	h := strings.ToLower(host)
+	if !strings.HasPrefix(h, "oss-") || !strings.HasSuffix(h, ".aliyuncs.com") {
+		return ""
+	}
+	r := strings.TrimSuffix(strings.TrimPrefix(h, "oss-"), ".aliyuncs.com")
+	r = strings.TrimSuffix(r, "-internal")
+	if r == "accelerate" || r == "accelerate-overseas" || strings.Contains(r, ".") {
+		return ""
+	}
+	return r
+}
+
+type sdkAPI struct {
+	bucket *oss.Bucket
+}
+
+var _ PartAPI = (*sdkAPI)(nil)
+
+// NewOSSAPI returns a PartAPI over the official SDK for t's bucket, signing
+// every request (V4 when the region is known, else V1) with whatever creds
+// returns at that moment.
+func NewOSSAPI(t Target, creds CredentialsSource, cfg SDKConfig) (PartAPI, error) {
+	u, err := CheckEndpoint(t.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 60 * time.Second
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "reupload"
+	}
+	region := t.Region
+	if region == "" {
+		region = RegionFromEndpoint(u.Hostname())
+	}
+	opts := []oss.ClientOption{
+		oss.SetCredentialsProvider(sdkProvider{creds}),
+		oss.EnableCRC(false), // the engine hashes once and checks OSS's CRC header itself
+		oss.Timeout(ceilSeconds(cfg.ConnectTimeout), ceilSeconds(cfg.IdleTimeout)),
+		oss.UserAgent(cfg.UserAgent),
+	}
+	if region != "" {
+		opts = append(opts, oss.AuthVersion(oss.AuthV4), oss.Region(region))
+	}
+	client, err := oss.New(u.Scheme+"://"+u.Host, "", "", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("oss client for %s: %w", t.Endpoint, err)
+	}
+	client.Config.HTTPMaxConns.MaxIdleConnsPerHost = 128
+	b, err := client.Bucket(t.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("oss bucket %q: %w", t.Bucket, err)
+	}
+	return &sdkAPI{bucket: b}, nil
+}
+
+func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
+
+func imur(bucket, key, uploadID string) oss.InitiateMultipartUploadResult {
+	return oss.InitiateMultipartUploadResult{Bucket: bucket, Key: key, UploadID: uploadID}
+}
+
+func (a *sdkAPI) InitiateMultipartUpload(ctx context.Context, key string) (string, error) {
+	r, err := a.bucket.InitiateMultipartUpload(key, oss.WithContext(ctx))
+	if err != nil {
+		return "", fromSDK("InitiateMultipartUpload", err)
+	}
+	return r.UploadID, nil
+}
+
+func (a *sdkAPI) UploadPart(ctx context.Context, in PartInput) (PartOutput, error) {
+	var h http.Header
+	opts := []oss.Option{oss.WithContext(ctx), oss.GetResponseHeader(&h)}
+	if in.ContentMD5 != "" {
+		opts = append(opts, oss.ContentMD5(in.ContentMD5))
+	}
+	p, err := a.bucket.UploadPart(imur(a.bucket.BucketName, in.Key, in.UploadID), in.Body, in.Size, in.PartNumber, opts...)
+	if err != nil {
+		return PartOutput{}, fromSDK("UploadPart", err)
+	}
+	out := PartOutput{ETag: p.ETag}
+	out.CRC64, out.HasCRC = crcHeader(h)
+	return out, nil
+}
+
+func crcHeader(h http.Header) (uint64, bool) {
+	v := h.Get("X-Oss-Hash-Crc64ecma")
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	return n, err == nil
+}
+
+func (a *sdkAPI) ListParts(ctx context.Context, key, uploadID string) ([]ListedPart, error) {
+	var out []ListedPart
+	marker := ""
+	for {
+		opts := []oss.Option{oss.WithContext(ctx), oss.MaxParts(1000)}
+		if marker != "" {
+			opts = append(opts, oss.PartNumberMarker(mustAtoi(marker)))
+		}
+		r, err := a.bucket.ListUploadedParts(imur(a.bucket.BucketName, key, uploadID), opts...)
+		if err != nil {
+			return nil, fromSDK("ListParts", err)
+		}
+		for _, p := range r.UploadedParts {
+			out = append(out, ListedPart{PartNumber: p.PartNumber, ETag: p.ETag, Size: int64(p.Size)})
+		}
+		if !r.IsTruncated || r.NextPartNumberMarker == "" || r.NextPartNumberMarker == marker {
+			return out, nil
+		}
+		marker = r.NextPartNumberMarker
+	}
+}
+
+func mustAtoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func (a *sdkAPI) CompleteMultipartUpload(ctx context.Context, key, uploadID string, parts []CompletedPart) (ObjectInfo, error) {
+	ps := make([]oss.UploadPart, len(parts))
+	for i, p := range parts {
+		ps[i] = oss.UploadPart{PartNumber: p.PartNumber, ETag: p.ETag}
+	}
+	var h http.Header
+	r, err := a.bucket.CompleteMultipartUpload(imur(a.bucket.BucketName, key, uploadID), ps, oss.WithContext(ctx), oss.GetResponseHeader(&h))
+	if err != nil {
+		return ObjectInfo{}, fromSDK("CompleteMultipartUpload", err)
+	}
+	info := ObjectInfo{Size: -1, ETag: r.ETag}
+	info.CRC64, info.HasCRC = crcHeader(h)
+	return info, nil
+}
+
+func (a *sdkAPI) AbortMultipartUpload(ctx context.Context, key, uploadID string) error {
+	return fromSDK("AbortMultipartUpload", a.bucket.AbortMultipartUpload(imur(a.bucket.BucketName, key, uploadID), oss.WithContext(ctx)))
+}
+
+func (a *sdkAPI) HeadObject(ctx context.Context, key string) (ObjectInfo, error) {
+	h, err := a.bucket.GetObjectDetailedMeta(key, oss.WithContext(ctx))
+	if err != nil {
+		return ObjectInfo{}, fromSDK("HeadObject", err)
+	}
+	info := ObjectInfo{Size: -1, ETag: h.Get("ETag")}
+	if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil {
+		info.Size = n
+	}
+	info.CRC64, info.HasCRC = crcHeader(h)
+	return info, nil
+}
