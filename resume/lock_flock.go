@@ -10,6 +10,9 @@ import (
 
 var errLocked = errors.New("locked")
 
+// lockDiesWithProcess: the kernel drops a flock when its holder exits.
+const lockDiesWithProcess = true
+
 // tryLock takes flock(LOCK_EX|LOCK_NB) on path, creating it with mode 0600.
 // The lock belongs to the open file description, so it conflicts with any
 // other open of the file, in this process or another, and dies with the

@@ -10,6 +10,9 @@ import (
 
 var errLocked = errors.New("locked")
 
+// lockDiesWithProcess: an O_EXCL lock file outlives a crashed holder.
+const lockDiesWithProcess = false
+
 // tryLock creates path exclusively and removes it on release. Unlike flock
 // this cannot notice a holder that crashed: its lock file stays until the
 // user deletes it (LockedError names it). See the package doc.
