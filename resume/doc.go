@@ -42,11 +42,11 @@
 //
 // Store.Lock must fail at once when another process is already uploading the
 // same media, so that a second `reupload` tells the user instead of queueing
-// behind the first. github.com/rogpeppe/go-internal/lockedfile only offers
-// blocking locks (lockedfile.Edit, Mutex.Lock), and its try-capable
-// filelock package is internal, so this package calls
-// flock(LOCK_EX|LOCK_NB) itself on a separate cp-h.lock file on the BSDs,
-// macOS and Linux. flock locks belong to the open file description, so a
+// behind the first. github.com/rogpeppe/go-internal/lockedfile (v1.16.0)
+// exports only blocking locks (OpenFile, Edit, Mutex.Lock), and the
+// filelock package under it is internal and blocking too (Lock, RLock,
+// Unlock; no try-lock), so this package calls flock(LOCK_EX|LOCK_NB) itself
+// on a separate cp-h.lock file on the BSDs, macOS and Linux. flock locks belong to the open file description, so a
 // second Lock in the same process is refused exactly like one in another
 // process, and the kernel drops the lock when the holder dies (kill -9
 // included), so a crashed run never leaves a stale lock. The lock file is
