@@ -1,0 +1,375 @@
+package refresh
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
+	"github.com/alibabacloud-go/tea/dara"
+	"github.com/aliyun/credentials-go/credentials"
+	"github.com/aliyun/credentials-go/credentials/providers"
+)
+
+// APIVersion is the ICE OpenAPI version this client speaks.
+const APIVersion = "2020-11-09"
+
+// Defaults for Config's zero values.
+const (
+	DefaultHTTPTimeout    = 30 * time.Second
+	DefaultConnectTimeout = 10 * time.Second // TCP connect; always applied
+	DefaultMaxAttempts    = 4
+	BackoffBase           = 250 * time.Millisecond // first retry waits 125-250 ms
+	BackoffCap            = 8 * time.Second        // no single wait is longer
+)
+
+// ErrInvalidMediaID is wrapped by ValidateMediaID's errors.
+var ErrInvalidMediaID = errors.New("refresh: invalid MediaId")
+
+// Config configures a Client. Zero values are documented per field.
+type Config struct {
+	Region      string                                           // e.g. "cn-shanghai" → https://ice.cn-shanghai.aliyuncs.com; needed unless Endpoint is set
+	Endpoint    string                                           // overrides Region's endpoint: "host[:port]" (https) or "http(s)://host[:port]"; plain http only for loopback hosts
+	Credential  credentials.Credential                           // caller credentials; nil = Profile, else the credentials-go default chain (env, OIDC, CLI profile, INI profile, ECS RAM role, URI)
+	Profile     string                                           // named aliyun CLI profile (~/.aliyun/config.json), used when Credential is nil
+	HTTPTimeout time.Duration                                    // whole-call timeout per attempt; 0 = DefaultHTTPTimeout (connect timeout is always DefaultConnectTimeout)
+	MaxAttempts int                                              // total attempts; 0 = DefaultMaxAttempts; only throttling, 5xx and network errors are retried
+	Sleep       func(ctx context.Context, d time.Duration) error // waits between attempts; nil = a timer that honours ctx
+	Now         func() time.Time                                 // clock for credential expiry; nil = time.Now
+}
+
+// Client calls ICE. It is safe for concurrent use.
+type Client struct {
+	host, protocol, region string
+	cred                   credentials.Credential
+	hc                     *http.Client
+	timeout                time.Duration
+	maxAttempts            int
+	sleep                  func(context.Context, time.Duration) error
+	now                    func() time.Time
+}
+
+// New validates cfg and builds a Client. It makes no network calls;
+// missing credentials are reported by the first call as an *APIError of
+// KindCredentials.
+func New(cfg Config) (*Client, error) {
+	c := &Client{
+		region:      cfg.Region,
+		timeout:     cfg.HTTPTimeout,
+		maxAttempts: cfg.MaxAttempts,
+		sleep:       cfg.Sleep,
+		now:         cfg.Now,
+	}
+	var err error
+	if c.protocol, c.host, err = resolveEndpoint(cfg.Region, cfg.Endpoint); err != nil {
+		return nil, err
+	}
+	if c.timeout < 0 || c.maxAttempts < 0 {
+		return nil, errors.New("refresh: HTTPTimeout and MaxAttempts must not be negative")
+	}
+	if c.timeout == 0 {
+		c.timeout = DefaultHTTPTimeout
+	}
+	if c.maxAttempts == 0 {
+		c.maxAttempts = DefaultMaxAttempts
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	cred := cfg.Credential
+	switch {
+	case cred != nil:
+	case cfg.Profile != "":
+		p, err := providers.NewCLIProfileCredentialsProviderBuilder().WithProfileName(cfg.Profile).Build()
+		if err != nil {
+			return nil, fmt.Errorf("refresh: profile %q: %w", cfg.Profile, err)
+		}
+		cred = credentials.FromCredentialsProvider("cli_profile", p)
+	default:
+		if cred, err = credentials.NewCredential(nil); err != nil {
+			return nil, fmt.Errorf("refresh: default credentials: %w", err)
+		}
+	}
+	c.cred = checkedCredential{cred}
+
+	// Our own http.Client rather than tea's shared pool: the pool's client
+	// has its Timeout rewritten on every call while other calls read it (a
+	// data race under -race), and it can never be closed.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = c.timeout
+	c.hc = &http.Client{Transport: tr, Timeout: c.timeout}
+	return c, nil
+}
+
+// Close releases idle connections. The Client stays usable.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+func resolveEndpoint(region, endpoint string) (protocol, host string, err error) {
+	if endpoint == "" {
+		if region == "" {
+			return "", "", errors.New("refresh: Config needs a Region (e.g. cn-shanghai) or an Endpoint")
+		}
+		for _, r := range region {
+			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-') {
+				return "", "", fmt.Errorf("refresh: region %q is not a region id like cn-shanghai", region)
+			}
+		}
+		return "https", "ice." + region + ".aliyuncs.com", nil
+	}
+	raw := endpoint
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("refresh: endpoint %q is not host[:port] or http(s)://host[:port]", endpoint)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return "", "", fmt.Errorf("refresh: endpoint %q: plain http is allowed only for loopback hosts; use https", endpoint)
+		}
+	default:
+		return "", "", fmt.Errorf("refresh: endpoint %q: scheme must be http or https", endpoint)
+	}
+	return u.Scheme, u.Host, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkedCredential marks provider failures so that they can be told apart
+// from network errors after the SDK hands them back untouched.
+type checkedCredential struct{ credentials.Credential }
+
+func (c checkedCredential) GetCredential() (*credentials.CredentialModel, error) {
+	m, err := c.Credential.GetCredential()
+	if err != nil {
+		return nil, &credentialError{err}
+	}
+	if m == nil || dara.StringValue(m.AccessKeyId) == "" {
+		return nil, &credentialError{errors.New("the credential provider returned no AccessKey")}
+	}
+	return m, nil
+}
+
+// ValidateMediaID is a cheap local check before any call: a MediaId is 32
+// ASCII letters or digits (ICE issues 32 lowercase hex digits).
+func ValidateMediaID(id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidMediaID)
+	}
+	if len(id) != 32 {
+		return fmt.Errorf("%w %q: want 32 letters or digits, got %d characters", ErrInvalidMediaID, id, len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		ch := id[i]
+		if !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'z' || 'A' <= ch && ch <= 'Z') {
+			return fmt.Errorf("%w %q: character %d is not a letter or digit", ErrInvalidMediaID, id, i+1)
+		}
+	}
+	return nil
+}
+
+// RefreshUploadMedia asks ICE for a fresh upload credential for mediaID and
+// decodes it. The address is the media's source object, so uploading there
+// replaces the source while keeping the MediaId.
+func (c *Client) RefreshUploadMedia(ctx context.Context, mediaID string) (*Upload, error) {
+	if err := ValidateMediaID(mediaID); err != nil {
+		return nil, err
+	}
+	var resp struct {
+		RequestId, MediaId, UploadAddress, UploadAuth string
+	}
+	if err := c.call(ctx, "RefreshUploadMedia", mediaID, &resp); err != nil {
+		return nil, err
+	}
+	addr, cred, err := Decode(resp.UploadAddress, resp.UploadAuth, c.now())
+	if err != nil {
+		return nil, fmt.Errorf("ice RefreshUploadMedia %s (request %s): %w", mediaID, resp.RequestId, err)
+	}
+	u := &Upload{MediaID: mediaID, RequestID: resp.RequestId, Address: addr, Credential: cred}
+	if resp.MediaId != "" {
+		u.MediaID = resp.MediaId
+	}
+	return u, nil
+}
+
+// MediaInfo is the part of GetMediaInfo's answer that reupload uses.
+type MediaInfo struct {
+	MediaID, Status, Title, InputURL string
+	MediaType                        string // e.g. "video"
+	CreateTime, ModifiedTime         string // as ICE sent them (UTC, RFC 3339)
+	Files                            []FileInfo
+	RequestID                        string
+}
+
+// FileInfo describes one file of a media asset.
+type FileInfo struct {
+	FileName, FileStatus, FileURL, Region string
+	FileSize                              int64 // bytes; 0 if ICE did not say
+}
+
+// flexInt accepts a JSON number or a numeric string.
+type flexInt int64
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" {
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil // a size we cannot read is not worth failing the call
+	}
+	*f = flexInt(v)
+	return nil
+}
+
+// GetMediaInfo fetches a media asset's status and files, e.g. to confirm an
+// overwrite.
+func (c *Client) GetMediaInfo(ctx context.Context, mediaID string) (*MediaInfo, error) {
+	if err := ValidateMediaID(mediaID); err != nil {
+		return nil, err
+	}
+	var resp struct {
+		RequestId string
+		MediaInfo struct {
+			MediaId        string
+			MediaBasicInfo struct {
+				MediaId, InputURL, MediaType, Status, Title, CreateTime, ModifiedTime string
+			}
+			FileInfoList []struct {
+				FileBasicInfo struct {
+					FileName, FileStatus, FileUrl, Region string
+					FileSize                              flexInt
+				}
+			}
+		}
+	}
+	if err := c.call(ctx, "GetMediaInfo", mediaID, &resp); err != nil {
+		return nil, err
+	}
+	b := resp.MediaInfo.MediaBasicInfo
+	mi := &MediaInfo{
+		MediaID: resp.MediaInfo.MediaId, Status: b.Status, Title: b.Title, InputURL: b.InputURL,
+		MediaType: b.MediaType, CreateTime: b.CreateTime, ModifiedTime: b.ModifiedTime, RequestID: resp.RequestId,
+	}
+	if mi.MediaID == "" {
+		mi.MediaID = mediaID
+	}
+	for _, f := range resp.MediaInfo.FileInfoList {
+		fb := f.FileBasicInfo
+		mi.Files = append(mi.Files, FileInfo{FileName: fb.FileName, FileStatus: fb.FileStatus, FileURL: fb.FileUrl, Region: fb.Region, FileSize: int64(fb.FileSize)})
+	}
+	return mi, nil
+}
+
+// call runs action with retries and decodes the JSON body into out.
+func (c *Client) call(ctx context.Context, action, mediaID string, out any) error {
+	for attempt := 1; ; attempt++ {
+		if ctx.Err() != nil {
+			return &CallError{Action: action, MediaID: mediaID, Err: context.Cause(ctx)}
+		}
+		body, err := c.once(ctx, action, mediaID)
+		if err == nil {
+			buf, err := json.Marshal(body)
+			if err == nil {
+				err = json.Unmarshal(buf, out)
+			}
+			if err != nil {
+				return &CallError{Action: action, MediaID: mediaID, Err: fmt.Errorf("unexpected response body: %w", err)}
+			}
+			return nil
+		}
+		if attempt >= c.maxAttempts || !Retryable(err) {
+			return err
+		}
+		if serr := c.sleep(ctx, backoff(attempt)); serr != nil {
+			return &CallError{Action: action, MediaID: mediaID, Err: errors.Join(serr, err)}
+		}
+	}
+}
+
+// backoff is capped exponential backoff with "equal jitter": half fixed,
+// half random, so a retry never fires at once.
+func backoff(attempt int) time.Duration {
+	d := BackoffCap
+	if attempt < 16 {
+		d = min(BackoffCap, BackoffBase<<(attempt-1))
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// once makes one attempt through darabonba-openapi with the SDK's retry off.
+// A fresh openapi.Client per attempt: the SDK client mutates itself during
+// a call (GetRpcHeaders clears Headers), so sharing one would race.
+func (c *Client) once(ctx context.Context, action, mediaID string) (map[string]any, error) {
+	timeoutMs := int(c.timeout / time.Millisecond)
+	api, err := openapi.NewClient(&openapi.Config{
+		Endpoint:   dara.String(c.host),
+		Protocol:   dara.String(c.protocol),
+		RegionId:   dara.String(c.region),
+		Credential: c.cred,
+		UserAgent:  dara.String("reupload"),
+		// tea v1.5.3 reads both in milliseconds (the older "seconds" for
+		// ConnectTimeout is gone). Our HttpClient enforces them anyway.
+		ReadTimeout:    dara.Int(timeoutMs),
+		ConnectTimeout: dara.Int(int(DefaultConnectTimeout / time.Millisecond)),
+		HttpClient:     doer{c.hc},
+	})
+	if err != nil {
+		return nil, &CallError{Action: action, MediaID: mediaID, Err: err}
+	}
+	params := &openapi.Params{
+		Action: dara.String(action), Version: dara.String(APIVersion),
+		Protocol: dara.String("HTTPS"), Pathname: dara.String("/"), Method: dara.String("POST"),
+		AuthType: dara.String("AK"), Style: dara.String("RPC"),
+		ReqBodyType: dara.String("formData"), BodyType: dara.String("json"),
+	}
+	req := &openapi.OpenApiRequest{Query: map[string]*string{"MediaId": dara.String(mediaID)}}
+	res, err := api.CallApiWithCtx(ctx, params, req, &dara.RuntimeOptions{})
+	if err != nil {
+		return nil, fromSDK(action, mediaID, err)
+	}
+	body, ok := res["body"].(map[string]any)
+	if !ok {
+		return nil, &CallError{Action: action, MediaID: mediaID, Err: errors.New("response has no JSON object body")}
+	}
+	return body, nil
+}
+
+// doer lets the SDK send through our http.Client; it ignores the transport
+// the SDK builds per call.
+type doer struct{ hc *http.Client }
+
+func (d doer) Call(r *http.Request, _ *http.Transport) (*http.Response, error) { return d.hc.Do(r) }
