@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -242,7 +243,7 @@ func (e *CallError) Unwrap() error { return e.Err }
 // Retryable reports whether a failed call may succeed if repeated as is:
 // throttling, 5xx and network errors. It is the only place that decides.
 func Retryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var ae *APIError
@@ -256,6 +257,16 @@ func Retryable(err error) bool {
 	var cv *tls.CertificateVerificationError
 	if errors.As(err, &cv) {
 		return false // a bad certificate stays bad
+	}
+	// A *url.Error is a transport failure, including http.Client's own
+	// timeout (which also matches context.DeadlineExceeded); the caller's
+	// context deadline reaches us bare, not inside a *url.Error.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return false
 	}
 	var ne net.Error
 	var se *json.SyntaxError

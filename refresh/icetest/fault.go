@@ -45,7 +45,6 @@ type Fault struct {
 type faultState struct {
 	Fault
 	seen, hits int
-	removed    bool
 }
 
 // hit counts one call and reports whether the fault fires on it.

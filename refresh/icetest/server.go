@@ -110,7 +110,6 @@ type Server struct {
 	nonces   map[string]time.Time
 	nonceQ   []nonceEntry
 	limiters map[string]*rate.Limiter
-	nextID   int
 }
 
 // NewServer starts a fake ICE endpoint listening at once on opts.Addr.
