@@ -1,0 +1,363 @@
+package reupload
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
+
+	"github.com/reupload/reupload/ossupload"
+	"github.com/reupload/reupload/refresh"
+	"github.com/reupload/reupload/resume"
+)
+
+// Batch defaults.
+const (
+	DefaultFiles    = 4  // media uploaded at once
+	DefaultParts    = 16 // parts in flight across all media
+	MaxPartsPerFile = 64 // no single media runs more parts than this at once
+)
+
+// BatchOptions tunes Client.Batch. The zero value uploads DefaultFiles media
+// at once with DefaultParts parts in flight and no client-side rate limit.
+type BatchOptions struct {
+	// Files is how many media are uploaded at once; 0 means DefaultFiles.
+	Files int
+	// Parts is the global budget of parts in flight across all media,
+	// enforced by one semaphore around every UploadPart; 0 means
+	// DefaultParts. Parts are streamed from the file (no part is buffered
+	// whole), so this also bounds the memory in flight. A media runs at
+	// most min(Parts, MaxPartsPerFile) parts, or Options.Concurrency when
+	// set, so a lone large file at the end of a batch uses the whole budget.
+	Parts int
+	// APIQPS caps ICE calls per second across the batch (RefreshUploadMedia
+	// and GetMediaInfo); 0 means no client-side limit. Throttling ICE still
+	// answers is retried by the ICE client.
+	APIQPS float64
+	// Force uploads media that a done marker says are finished already.
+	// Without it, a media whose done marker matches its source file's
+	// fingerprint is skipped.
+	Force bool
+	// DryRun uploads nothing: it checks that each media exists
+	// (GetMediaInfo) and each source is a readable regular file.
+	DryRun bool
+	// Options applies to every media (part size, MD5, rate limit, engine
+	// overrides). Its Progress and OnEvent are shared by all media and
+	// called from several goroutines.
+	Options Options
+	// OnResult, when set, is called once per finished media, in the order
+	// they finish, never concurrently.
+	OnResult func(ItemResult)
+}
+
+// Item statuses in ItemResult.Status.
+const (
+	StatusDone    = "done"    // uploaded and verified; marked done in the state dir
+	StatusFailed  = "failed"  // see Code and Message; a checkpoint may allow resuming
+	StatusSkipped = "skipped" // a done marker matches the source: nothing to do
+	StatusChecked = "checked" // dry run: the media exists and the source is readable
+)
+
+// ItemResult is the outcome of one media of a batch, one JSON line of the
+// results file.
+type ItemResult struct {
+	MediaID   string  `json:"media_id"`
+	Source    string  `json:"source"`
+	Line      int     `json:"line,omitempty"`
+	Status    string  `json:"status"`
+	Bytes     int64   `json:"bytes"`
+	Seconds   float64 `json:"seconds"`
+	UploadID  string  `json:"upload_id,omitempty"`
+	Resumed   bool    `json:"resumed,omitempty"`
+	Code      string  `json:"code,omitempty"`       // error code when failed
+	Message   string  `json:"message,omitempty"`    // one line, no secrets
+	RequestID string  `json:"request_id,omitempty"` // ICE or OSS request id of the failure
+	Result    *Result `json:"-"`                    // for StatusDone
+	Err       error   `json:"-"`                    // for StatusFailed
+}
+
+// Batch overwrites many media. items are validated first (as ValidateItems
+// does); an invalid list returns a *BatchError with Invalid set and uploads
+// nothing. Media run opts.Files at a time under one budget of opts.Parts
+// parts in flight; each keeps its own checkpoint, so a half-done media
+// resumes on the next run, and each finished one gets a done marker, so a
+// rerun skips it unless opts.Force.
+//
+// The results, in manifest order, cover every media that finished (done,
+// failed or skipped). The error is nil when every media is done or skipped,
+// a *BatchError with the counts when some failed, and wraps context.Canceled
+// when ctx was cancelled (media not yet started are then missing from the
+// results; those in flight keep their checkpoints).
+func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]ItemResult, error) {
+	if err := ValidateItems(items); err != nil {
+		return nil, err
+	}
+	files, parts := opts.Files, opts.Parts
+	if files <= 0 {
+		files = DefaultFiles
+	}
+	if parts <= 0 {
+		parts = DefaultParts
+	}
+	bc := *c // same store and config; ICE calls go through the limiter
+	if opts.APIQPS > 0 {
+		burst := max(1, int(opts.APIQPS))
+		bc.ice = &limitedICE{ICE: c.ice, lim: rate.NewLimiter(rate.Limit(opts.APIQPS), burst)}
+	}
+	eo := opts.Options
+	if eo.Concurrency <= 0 {
+		eo.Concurrency = min(parts, MaxPartsPerFile)
+	}
+	eo.Engine.NewAPI = budgetAPI(semaphore.NewWeighted(int64(parts)), eo.Engine.NewAPI, eo.Engine.SDK)
+
+	results := make([]*ItemResult, len(items))
+	var mu sync.Mutex // serialises OnResult
+	report := func(i int, r ItemResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		results[i] = &r
+		if opts.OnResult != nil {
+			opts.OnResult(r)
+		}
+	}
+	g := new(errgroup.Group)
+	g.SetLimit(files)
+	for i, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil // cancelled while queued: not started, not reported
+			}
+			var r ItemResult
+			if opts.DryRun {
+				r = bc.checkItem(ctx, it, opts.Force)
+			} else {
+				r = bc.runItem(ctx, it, eo, opts.Force)
+			}
+			r.Line = it.Line
+			report(i, r)
+			return nil
+		})
+	}
+	g.Wait()
+
+	var (
+		out []ItemResult
+		be  BatchError
+	)
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		out = append(out, *r)
+		switch r.Status {
+		case StatusDone, StatusChecked:
+			be.Succeeded++
+		case StatusSkipped:
+			be.Skipped++
+		default:
+			be.Failed++
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		be.Err = err
+		return out, &be
+	}
+	if be.Failed > 0 {
+		return out, &be
+	}
+	return out, nil
+}
+
+func failed(it Item, start time.Time, err error) ItemResult {
+	code, reqID := ErrorCode(err)
+	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusFailed, Seconds: time.Since(start).Seconds(),
+		Code: code, Message: oneLine(err.Error()), RequestID: reqID, Err: err}
+}
+
+// skip reports whether mediaID's done marker matches fp.
+func (c *Client) skip(mediaID string, fp resume.Fingerprint) bool {
+	d, err := c.store.Done(mediaID)
+	return err == nil && d.Source.SameContent(fp)
+}
+
+func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool) ItemResult {
+	start := time.Now()
+	f, src, err := openSource(it.Source)
+	if err != nil {
+		return failed(it, start, err)
+	}
+	defer f.Close()
+	if opts.PartSize != 0 {
+		if err := ossupload.CheckPartSize(src.Size, opts.PartSize); err != nil {
+			return failed(it, start, &InputError{Field: "--part-size", Err: err})
+		}
+	}
+	h, err := c.store.Lock(it.MediaID)
+	if err != nil {
+		return failed(it, start, err)
+	}
+	defer h.Close()
+	if !force && c.skip(it.MediaID, src.Fingerprint) {
+		return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusSkipped, Bytes: src.Size}
+	}
+	res, err := c.overwrite(ctx, it.MediaID, src, h, opts)
+	if err != nil {
+		return failed(it, start, err)
+	}
+	crc, _ := strconv.ParseUint(res.CRC64, 10, 64)
+	if err := c.store.MarkDone(it.MediaID, resume.DoneRecord{UploadID: res.UploadID, Size: res.Size, CRC64: crc, Source: src.Fingerprint}); err != nil {
+		// The media is overwritten; only the rerun shortcut is lost.
+		c.cfg.Logger.Warn("could not record a finished media", "media_id", it.MediaID, "err", err)
+	}
+	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusDone, Bytes: res.Size,
+		Seconds: time.Since(start).Seconds(), UploadID: res.UploadID, Resumed: res.Resumed, Result: res}
+}
+
+// checkItem is the dry run of one media.
+func (c *Client) checkItem(ctx context.Context, it Item, force bool) ItemResult {
+	start := time.Now()
+	f, src, err := openSource(it.Source)
+	if err != nil {
+		return failed(it, start, err)
+	}
+	f.Close()
+	if _, err := c.ice.GetMediaInfo(ctx, it.MediaID); err != nil {
+		return failed(it, start, err)
+	}
+	st := StatusChecked
+	if !force && c.skip(it.MediaID, src.Fingerprint) {
+		st = StatusSkipped
+	}
+	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: st, Bytes: src.Size, Seconds: time.Since(start).Seconds()}
+}
+
+// limitedICE makes every ICE call wait for the batch's rate limiter.
+type limitedICE struct {
+	ICE
+	lim *rate.Limiter
+}
+
+func (l *limitedICE) RefreshUploadMedia(ctx context.Context, mediaID string) (*refresh.Upload, error) {
+	if err := l.lim.Wait(ctx); err != nil {
+		return nil, waitErr(ctx, err)
+	}
+	return l.ICE.RefreshUploadMedia(ctx, mediaID)
+}
+
+func (l *limitedICE) GetMediaInfo(ctx context.Context, mediaID string) (*refresh.MediaInfo, error) {
+	if err := l.lim.Wait(ctx); err != nil {
+		return nil, waitErr(ctx, err)
+	}
+	return l.ICE.GetMediaInfo(ctx, mediaID)
+}
+
+// waitErr keeps cancellation recognisable: rate.Limiter.Wait returns its
+// own error when the deadline is too close to wait.
+func waitErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
+}
+
+// budgetAPI wraps the engine's PartAPI factory so that every UploadPart
+// holds one unit of the shared semaphore while it runs.
+func budgetAPI(sem *semaphore.Weighted, next func(ossupload.Target, ossupload.CredentialsSource) (ossupload.PartAPI, error), sdk ossupload.SDKConfig) func(ossupload.Target, ossupload.CredentialsSource) (ossupload.PartAPI, error) {
+	if next == nil {
+		next = func(t ossupload.Target, c ossupload.CredentialsSource) (ossupload.PartAPI, error) {
+			return ossupload.NewOSSAPI(t, c, sdk)
+		}
+	}
+	return func(t ossupload.Target, c ossupload.CredentialsSource) (ossupload.PartAPI, error) {
+		api, err := next(t, c)
+		if err != nil {
+			return nil, err
+		}
+		return &budgetedAPI{PartAPI: api, sem: sem}, nil
+	}
+}
+
+type budgetedAPI struct {
+	ossupload.PartAPI
+	sem *semaphore.Weighted
+}
+
+func (b *budgetedAPI) UploadPart(ctx context.Context, in ossupload.PartInput) (ossupload.PartOutput, error) {
+	if err := b.sem.Acquire(ctx, 1); err != nil {
+		return ossupload.PartOutput{}, err
+	}
+	defer b.sem.Release(1)
+	return b.PartAPI.UploadPart(ctx, in)
+}
+
+// ErrorCode returns a short machine-readable code for err and the request
+// id of the ICE or OSS answer behind it, if any: the API's own code
+// (e.g. "ResourceNotFound", "AccessDenied"), or one of "Interrupted",
+// "BadInput", "Locked", "CredentialRejected", "SourceChanged",
+// "ChecksumMismatch", "Failed".
+func ErrorCode(err error) (code, requestID string) {
+	var (
+		ie  *InputError
+		ae  *refresh.APIError
+		oe  *ossupload.OSSError
+		le  *resume.LockedError
+		sc  *ossupload.SourceChangedError
+		ce  *ossupload.CredentialError
+		cke *ossupload.ChecksumError
+		pe  *fs.PathError
+	)
+	switch {
+	case err == nil:
+		return "", ""
+	case errors.Is(err, context.Canceled):
+		return "Interrupted", ""
+	case errors.As(err, &ie), errors.As(err, &pe), errors.Is(err, os.ErrNotExist):
+		return "BadInput", ""
+	case errors.As(err, &le):
+		return "Locked", ""
+	case errors.As(err, &ae):
+		if ae.Code == "" {
+			return "Failed", ae.RequestID
+		}
+		return ae.Code, ae.RequestID
+	case errors.As(err, &ce):
+		if errors.As(err, &oe) {
+			return "CredentialRejected", oe.RequestID
+		}
+		return "CredentialRejected", ""
+	case errors.As(err, &oe):
+		return oe.Code, oe.RequestID
+	case errors.As(err, &sc):
+		return "SourceChanged", ""
+	case errors.As(err, &cke):
+		return "ChecksumMismatch", ""
+	}
+	return "Failed", ""
+}
+
+func oneLine(s string) string {
+	out := make([]rune, 0, len(s))
+	space := false
+	for _, r := range s {
+		if r == '\n' || r == '\r' || r == '\t' || r == ' ' {
+			space = true
+			continue
+		}
+		if space && len(out) > 0 {
+			out = append(out, ' ')
+		}
+		space = false
+		out = append(out, r)
+	}
+	return string(out)
+}
