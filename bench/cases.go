@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+const partSize = 8 * mib // equal for every contender; also the engine's auto size up to 78 GiB
+
+var tools = []string{roleEngine, roleSDK, roleRaw}
+
+// matrixRow is one (size, j) point with every contender's runs.
+type matrixRow struct {
+	Size int64
+	Jobs int
+	Runs map[string][]measured // by role
+}
+
+func (r matrixRow) med(role string) measured { return median(r.Runs[role]) }
+
+// wanRow is one engine setting on the WAN profile.
+type wanRow struct {
+	Label string
+	Jobs  int // 0 = auto
+	Run   measured
+}
+
+// resumeRow is a kill at ~50 % and a rerun.
+type resumeRow struct {
+	Tool        string
+	Size        int64
+	Jobs        int
+	First       measured // killed
+	Second      measured // finished the upload
+	Waste       float64  // (bytes received − size) / part size
+	PartsReused int
+}
+
+// refreshRow compares uploads with a long-lived token and with a short one.
+type refreshRow struct {
+	Size        int64
+	Jobs        int
+	TTL         time.Duration
+	Base, Short []measured
+}
+
+type results struct {
+	Quick    bool
+	Started  time.Time
+	Elapsed  time.Duration
+	Matrix   []matrixRow
+	Defaults measured // engine, zero Options, largest size
+	DefSize  int64
+	WAN      []wanRow
+	WANSize  int64
+	Resume   []resumeRow
+	Refresh  refreshRow
+	Profiles map[string]string // role → pprof -top text
+	Analysis string            // ANALYSIS.md next to the report, hand-written from the profiles
+}
+
+func (b *bench) reps(size int64) int {
+	if b.cfg.reps > 0 {
+		return b.cfg.reps
+	}
+	if size <= 64*mib {
+		return 3
+	}
+	return 1
+}
+
+func (b *bench) all(ctx context.Context) ([]byte, error) {
+	res := &results{Quick: b.cfg.quick, Started: time.Now(), Profiles: map[string]string{}}
+	sizes, jobs := []int64{64 * mib, gib, 8 * gib}, []int{1, 4, 16}
+	wanSize, wanJobs := int64(256*mib), []int{1, 2, 4, 8, 16}
+	resumeSize, refreshSize, refreshReps := int64(gib), int64(gib), 3
+	if b.cfg.quick {
+		sizes, jobs = []int64{64 * mib}, []int{4}
+		wanSize, wanJobs = 64*mib, []int{8, 16}
+		resumeSize, refreshSize, refreshReps = 64*mib, 64*mib, 2
+	}
+
+	for _, size := range sizes {
+		path, err := b.file(size)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range jobs {
+			row := matrixRow{Size: size, Jobs: j, Runs: map[string][]measured{}}
+			for rep := range b.reps(size) {
+				for _, tool := range tools { // interleaved, so drift hits every contender alike
+					b.logf("%s %d MiB j=%d rep %d", tool, size/mib, j, rep+1)
+					m, err := b.spawn(ctx, b.lan, childArgs{Role: tool, File: path, Size: size, PartSize: partSize, Jobs: j}, 0)
+					if err != nil {
+						return nil, err
+					}
+					row.Runs[tool] = append(row.Runs[tool], m)
+				}
+			}
+			res.Matrix = append(res.Matrix, row)
+		}
+	}
+
+	// Default settings at the largest size: the RSS target.
+	res.DefSize = sizes[len(sizes)-1]
+	path, _ := b.file(res.DefSize)
+	b.logf("engine defaults %d MiB", res.DefSize/mib)
+	m, err := b.spawn(ctx, b.lan, childArgs{Role: roleEngine, File: path, Size: res.DefSize}, 0)
+	if err != nil {
+		return nil, err
+	}
+	res.Defaults = m
+
+	if err := b.wanCases(ctx, res, wanSize, wanJobs); err != nil {
+		return nil, err
+	}
+	for _, tool := range []string{roleEngine, roleSDK} {
+		r, err := b.resumeCase(ctx, tool, resumeSize, 4)
+		if err != nil {
+			return nil, err
+		}
+		res.Resume = append(res.Resume, r)
+	}
+	if res.Refresh, err = b.refreshCase(ctx, refreshSize, 4, refreshReps); err != nil {
+		return nil, err
+	}
+	if b.cfg.profile {
+		b.profiles(ctx, res, min(gib, sizes[len(sizes)-1]))
+	}
+	if a, err := os.ReadFile(filepath.Join(filepath.Dir(b.cfg.out), "ANALYSIS.md")); err == nil {
+		res.Analysis = string(a)
+	}
+	res.Elapsed = time.Since(res.Started)
+	return report(res), nil
+}
+
+func (b *bench) wanCases(ctx context.Context, res *results, size int64, jobs []int) error {
+	path, err := b.file(size)
+	if err != nil {
+		return err
+	}
+	res.WANSize = size
+	b.logf("wan engine auto %d MiB", size/mib)
+	m, err := b.spawn(ctx, b.wan, childArgs{Role: roleEngine, File: path, Size: size}, 0)
+	if err != nil {
+		return err
+	}
+	res.WAN = append(res.WAN, wanRow{Label: "auto (zero Options)", Run: m})
+	for _, j := range jobs {
+		b.logf("wan engine j=%d %d MiB", j, size/mib)
+		m, err := b.spawn(ctx, b.wan, childArgs{Role: roleEngine, File: path, Size: size, PartSize: partSize, Jobs: j}, 0)
+		if err != nil {
+			return err
+		}
+		res.WAN = append(res.WAN, wanRow{Label: fmt.Sprintf("fixed j=%d, 8 MiB parts", j), Jobs: j, Run: m})
+	}
+	return nil
+}
+
+// resumeCase kills tool's child once the server has half the bytes, then
+// reruns it with the same checkpoint directory and object key.
+func (b *bench) resumeCase(ctx context.Context, tool string, size int64, j int) (resumeRow, error) {
+	path, err := b.file(size)
+	if err != nil {
+		return resumeRow{}, err
+	}
+	dir, err := os.MkdirTemp(b.cfg.work, "resume-"+tool+"-")
+	if err != nil {
+		return resumeRow{}, err
+	}
+	defer os.RemoveAll(dir)
+	b.seq++
+	a := childArgs{Role: tool, File: path, Size: size, PartSize: partSize, Jobs: j, StateDir: dir, Key: fmt.Sprintf("resume-%s-%04d", tool, b.seq)}
+	b.logf("resume %s %d MiB: first run, killed at 50%%", tool, size/mib)
+	first, err := b.spawn(ctx, b.lan, a, size/2)
+	if err != nil {
+		return resumeRow{}, err
+	}
+	b.logf("resume %s: second run", tool)
+	second, err := b.spawn(ctx, b.lan, a, 0)
+	if err != nil {
+		return resumeRow{}, err
+	}
+	return resumeRow{
+		Tool: tool, Size: size, Jobs: j, First: first, Second: second,
+		Waste:       float64(first.Received+second.Received-size) / partSize,
+		PartsReused: second.PartsReused,
+	}, nil
+}
+
+// refreshCase times the engine with a token that outlives the upload and
+// with one that lives a quarter of it, alternating.
+func (b *bench) refreshCase(ctx context.Context, size int64, j, reps int) (refreshRow, error) {
+	path, err := b.file(size)
+	if err != nil {
+		return refreshRow{}, err
+	}
+	row := refreshRow{Size: size, Jobs: j}
+	a := childArgs{Role: roleEngine, File: path, Size: size, PartSize: partSize, Jobs: j}
+	b.logf("refresh: baseline %d MiB", size/mib)
+	base, err := b.spawn(ctx, b.lan, a, 0)
+	if err != nil {
+		return row, err
+	}
+	row.Base = append(row.Base, base)
+	row.TTL = max(time.Duration(base.Seconds*float64(time.Second)/4).Round(time.Millisecond), 50*time.Millisecond)
+	for rep := range reps {
+		short := a
+		short.TTL = row.TTL
+		b.logf("refresh: ttl %v rep %d", row.TTL, rep+1)
+		m, err := b.spawn(ctx, b.lan, short, 0)
+		if err != nil {
+			return row, err
+		}
+		row.Short = append(row.Short, m)
+		if rep+1 < reps {
+			if m, err = b.spawn(ctx, b.lan, a, 0); err != nil {
+				return row, err
+			}
+			row.Base = append(row.Base, m)
+		}
+	}
+	return row, nil
+}
+
+// profiles CPU-profiles one engine and one SDK run (j=4) and keeps the top of
+// `go tool pprof -top`. Failures only leave a note: profiles are an aid.
+func (b *bench) profiles(ctx context.Context, res *results, size int64) {
+	path, err := b.file(size)
+	if err != nil {
+		res.Profiles["error"] = err.Error()
+		return
+	}
+	for _, tool := range []string{roleEngine, roleSDK} {
+		prof, err := filepath.Abs(filepath.Join(b.cfg.work, fmt.Sprintf("cpu-%s-%dMiB-j4.pprof", tool, size/mib)))
+		if err != nil {
+			res.Profiles[tool] = err.Error()
+			continue
+		}
+		b.logf("profile %s %d MiB j=4", tool, size/mib)
+		if _, err := b.spawn(ctx, b.lan, childArgs{Role: tool, File: path, Size: size, PartSize: partSize, Jobs: 4, CPUProfile: prof}, 0); err != nil {
+			res.Profiles[tool] = err.Error()
+			continue
+		}
+		out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=18", b.exe, prof).CombinedOutput()
+		if err != nil {
+			res.Profiles[tool] = fmt.Sprintf("go tool pprof: %v\n%s", err, out)
+			continue
+		}
+		res.Profiles[tool] = trimPprof(string(out)) + "\n(profile: " + filepath.Base(prof) + " in " + b.cfg.work + ")"
+	}
+}
+
+// trimPprof drops pprof's header lines about the binary and build ID.
+func trimPprof(s string) string {
+	var keep []string
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
+}

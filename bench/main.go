@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/reupload/reupload/ossupload/osstest"
+)
+
+const (
+	mib        = 1 << 20
+	gib        = 1 << 30
+	bucketName = "bench"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// config is the parent's view of the flags.
+type config struct {
+	quick   bool
+	out     string
+	work    string
+	reps    int
+	profile bool
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var ca childArgs
+	ca.register(fs)
+	var cfg config
+	fs.BoolVar(&cfg.quick, "quick", false, "a small subset (64 MiB at j=4, a short WAN case), under a minute")
+	fs.StringVar(&cfg.out, "out", "bench/RESULTS.md", "where to write the report")
+	fs.StringVar(&cfg.work, "work", "bench/out", "scratch directory: source files (sparse above 1 GiB), checkpoints, profiles")
+	fs.IntVar(&cfg.reps, "reps", 0, "runs per case, median reported; 0 means 3 for files up to 64 MiB and 1 above")
+	fs.BoolVar(&cfg.profile, "profile", true, "CPU-profile one engine and one SDK run and put the top functions in the report")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if ca.Role != "" {
+		return runChild(ca, stdout)
+	}
+	ctx := context.Background()
+	b, err := newBench(cfg, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	defer b.close()
+	rep, err := b.all(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	if err := os.WriteFile(cfg.out, rep, 0o644); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	fmt.Fprintln(stderr, "bench: wrote", cfg.out)
+	return 0
+}
+
+// env is one osstest server and the STS issuer for its bucket.
+type env struct {
+	name   string
+	srv    *osstest.Server
+	hs     *http.Server
+	issuer string
+}
+
+func newEnv(name string, o osstest.Options) (*env, error) {
+	o.Storage = osstest.NewDiscardStorage()
+	srv, err := osstest.NewServer(o)
+	if err != nil {
+		return nil, err
+	}
+	srv.CreateBucket(bucketName)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		srv.Close()
+		return nil, err
+	}
+	// The issuer plays RefreshUploadMedia: a fresh STS token for one object
+	// on every call.
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ttl, err := time.ParseDuration(r.URL.Query().Get("ttl"))
+		key := r.URL.Query().Get("key")
+		if err != nil || ttl <= 0 || key == "" {
+			http.Error(w, "want key and ttl", http.StatusBadRequest)
+			return
+		}
+		var t token
+		t.AccessKeyID, t.AccessKeySecret, t.SecurityToken, t.Expires = srv.IssueToken(bucketName, key, ttl)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(t)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	return &env{name: name, srv: srv, hs: hs, issuer: "http://" + ln.Addr().String() + "/token"}, nil
+}
+
+func (e *env) close() {
+	e.hs.Close()
+	e.srv.Close()
+}
+
+type bench struct {
+	cfg    config
+	exe    string
+	stderr io.Writer
+	lan    *env
+	wan    *env
+	seq    int
+	files  map[int64]string
+}
+
+func newBench(cfg config, stderr io.Writer) (*bench, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.work, 0o755); err != nil {
+		return nil, err
+	}
+	b := &bench{cfg: cfg, exe: exe, stderr: stderr, files: map[int64]string{}}
+	if b.lan, err = newEnv("loopback", osstest.Options{}); err != nil {
+		return nil, err
+	}
+	b.wan, err = newEnv("wan", osstest.Options{
+		Latency: 30 * time.Millisecond, LatencyJitter: 50 * time.Millisecond, ConnBandwidth: wanConnBandwidth,
+	})
+	if err != nil {
+		b.lan.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// wanConnBandwidth is the WAN profile's per-connection cap.
+const wanConnBandwidth = 8 * mib
+
+func (b *bench) close() {
+	b.lan.close()
+	b.wan.close()
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.stderr, "bench: "+format+"\n", args...)
+}
+
+// file returns a source file of size bytes, creating it once. Files up to
+// 1 GiB hold random bytes; larger ones are sparse (a few random blocks in a
+// hole), so no disk space is needed and reads cost no disk I/O.
+func (b *bench) file(size int64) (string, error) {
+	if p, ok := b.files[size]; ok {
+		return p, nil
+	}
+	p := filepath.Join(b.cfg.work, fmt.Sprintf("src-%dMiB.bin", size/mib))
+	if fi, err := os.Stat(p); err == nil && fi.Size() == size {
+		b.files[size] = p
+		return p, nil
+	}
+	b.logf("creating %s", p)
+	f, err := os.Create(p)
+	if err != nil {
+		return "", err
+	}
+	rng := rand.NewChaCha8([32]byte{1, 2, 3})
+	if size <= gib {
+		_, err = io.CopyN(f, rng, size)
+	} else {
+		err = f.Truncate(size)
+		block := make([]byte, mib)
+		rng.Read(block)
+		for _, off := range []int64{0, size / 3, size / 2, size - mib} {
+			if err == nil {
+				_, err = f.WriteAt(block, off)
+			}
+		}
+	}
+	if err = errors.Join(err, f.Close()); err != nil {
+		os.Remove(p)
+		return "", err
+	}
+	b.files[size] = p
+	return p, nil
+}
+
+// measured is one child run as the parent saw it.
+type measured struct {
+	childReport
+	Wall     float64        // child process lifetime, seconds
+	MaxRSS   int64          // bytes, from rusage
+	CPU      float64        // utime + stime, seconds
+	Received int64          // UploadPart body bytes the server read during the run
+	Errors   map[string]int // OSS error codes the server answered during the run
+	Killed   bool
+}
+
+// spawn runs one child against e. With killAt > 0 the child is killed with
+// SIGKILL once the server has received killAt part bytes from it.
+func (b *bench) spawn(ctx context.Context, e *env, a childArgs, killAt int64) (measured, error) {
+	b.seq++
+	if a.Key == "" {
+		a.Key = fmt.Sprintf("obj-%04d", b.seq)
+	}
+	a.Issuer, a.Endpoint, a.Bucket = e.issuer, e.srv.URL(), bucketName
+	if a.TTL == 0 {
+		a.TTL = time.Hour
+	}
+	before := e.srv.Stats()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, b.exe, a.flags()...)
+	cmd.Stdout, cmd.Stderr = &out, b.stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return measured{}, err
+	}
+	var m measured
+	if killAt > 0 {
+		done, exited := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(exited)
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-t.C:
+					if e.srv.Stats().PartBytesReceived-before.PartBytesReceived >= killAt {
+						cmd.Process.Kill()
+						m.Killed = true
+						return
+					}
+				}
+			}
+		}()
+		werr := cmd.Wait() // a killed child's error is expected; others show in its report
+		close(done)
+		<-exited
+		if werr != nil && !m.Killed {
+			return measured{}, fmt.Errorf("child %s: %w", a.Role, werr)
+		}
+	} else if err := cmd.Wait(); err != nil {
+		return measured{}, fmt.Errorf("child %s: %w", a.Role, err)
+	}
+	m.Wall = time.Since(start).Seconds()
+	after := e.srv.Stats()
+	m.Received = after.PartBytesReceived - before.PartBytesReceived
+	m.Errors = map[string]int{}
+	for k, v := range after.Errors {
+		if d := v - before.Errors[k]; d > 0 {
+			m.Errors[k] = d
+		}
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.MaxRSS = ru.Maxrss * 1024 // KiB on Linux
+		m.CPU = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
+	}
+	if line := bytes.TrimSpace(out.Bytes()); len(line) > 0 {
+		if err := json.Unmarshal(line, &m.childReport); err != nil {
+			return m, fmt.Errorf("child %s: bad report %q: %w", a.Role, line, err)
+		}
+	}
+	if m.Err != "" && !m.Killed {
+		return m, fmt.Errorf("child %s: %s", a.Role, m.Err)
+	}
+	return m, nil
+}
+
+func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
+
+// median returns the run with the median upload time.
+func median(ms []measured) measured {
+	s := slices.Clone(ms)
+	slices.SortFunc(s, func(a, b measured) int {
+		switch {
+		case a.Seconds < b.Seconds:
+			return -1
+		case a.Seconds > b.Seconds:
+			return 1
+		}
+		return 0
+	})
+	return s[len(s)/2]
+}
+
+func sortedKeys(m map[string]int) []string { return slices.Sorted(maps.Keys(m)) }
