@@ -310,7 +310,7 @@ func (st *state) resume(ctx context.Context, t Target, partSize int64) (bool, er
 	switch {
 	case cp.Bucket != t.Bucket || cp.Key != t.Key:
 		why = "the checkpoint is for another object"
-	case r.src.Fingerprint == (resume.Fingerprint{}) || !sameSource(cp.Source, r.src.Fingerprint):
+	case r.src.Fingerprint == (resume.Fingerprint{}) || !cp.Source.Equal(r.src.Fingerprint):
 		why = "the source file changed since the last run"
 	case r.opts.PartSize != 0 && r.opts.PartSize != cp.PartSize:
 		why = fmt.Sprintf("the part size changed from %d to %d", cp.PartSize, r.opts.PartSize)
@@ -344,10 +344,6 @@ func (st *state) resume(ctx context.Context, t Target, partSize int64) (bool, er
 	st.cp.Parts = st.sortedParts()
 	r.opts.OnEvent(Event{Kind: EventResume, Message: fmt.Sprintf("resuming upload %s: OSS holds %d of its parts", cp.UploadID, len(st.done))})
 	return true, nil
-}
-
-func sameSource(a, b resume.Fingerprint) bool {
-	return a.Path == b.Path && a.Size == b.Size && a.ModTime.Equal(b.ModTime) && a.Sample == b.Sample
 }
 
 // reconcile keeps the listed parts whose bytes are provably ours: known to
@@ -479,11 +475,13 @@ func (st *state) flush() {
 func (st *state) abort(ctx context.Context) {
 	r := st.run
 	// ctx may be cancelled (Ctrl-C); the abort must still reach OSS.
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
-	err := st.api.AbortMultipartUpload(actx, st.key, st.cp.UploadID)
+	err := r.call(actx, "AbortMultipartUpload", func(ctx context.Context) error {
+		return st.api.AbortMultipartUpload(ctx, st.key, st.cp.UploadID)
+	})
 	if err != nil && classify(err) != classRestart {
-		r.opts.OnEvent(Event{Kind: EventAbortFailed, Err: err, Message: "could not abort upload " + st.cp.UploadID})
+		r.opts.OnEvent(Event{Kind: EventAbortFailed, Err: err, Message: "could not abort upload " + st.cp.UploadID + "; its parts stay on OSS until aborted"})
 	}
 	if r.opts.State != nil {
 		if err := r.opts.State.Remove(); err != nil {
@@ -691,7 +689,18 @@ func (st *state) complete(ctx context.Context, parts []plannedPart) (*Result, er
 		}
 	}
 	if info.HasCRC && info.CRC64 != whole {
-		return nil, &ChecksumError{Want: whole, Got: info.CRC64}
+		// The answer to Complete may have been damaged on its way; what
+		// counts is what the object holds, so ask again before failing.
+		if err := r.call(ctx, "HeadObject", func(ctx context.Context) error {
+			var err error
+			info, err = st.api.HeadObject(ctx, st.key)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("verify object: %w", err)
+		}
+		if !info.HasCRC || info.CRC64 != whole || info.Size != r.src.Size {
+			return nil, &ChecksumError{Want: whole, Got: info.CRC64}
+		}
 	}
 	if r.opts.State != nil {
 		if err := r.opts.State.Remove(); err != nil {

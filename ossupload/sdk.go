@@ -142,6 +142,9 @@ func (a *sdkAPI) InitiateMultipartUpload(ctx context.Context, key string) (strin
 }
 
 func (a *sdkAPI) UploadPart(ctx context.Context, in PartInput) (PartOutput, error) {
+	if in.Size == 0 {
+		return a.uploadEmptyPart(ctx, in)
+	}
 	var h http.Header
 	opts := []oss.Option{oss.WithContext(ctx), oss.GetResponseHeader(&h)}
 	if in.ContentMD5 != "" {
@@ -153,6 +156,22 @@ func (a *sdkAPI) UploadPart(ctx context.Context, in PartInput) (PartOutput, erro
 	}
 	out := PartOutput{ETag: p.ETag}
 	out.CRC64, out.HasCRC = crcHeader(h)
+	return out, nil
+}
+
+// uploadEmptyPart sends a zero-byte part (the whole of an empty source). The
+// SDK's UploadPart always wraps the body, which makes net/http send it
+// chunked, and OSS answers 411 MissingContentLength; a nil body goes out with
+// Content-Length: 0.
+func (a *sdkAPI) uploadEmptyPart(ctx context.Context, in PartInput) (PartOutput, error) {
+	params := map[string]interface{}{"partNumber": strconv.Itoa(in.PartNumber), "uploadId": in.UploadID}
+	resp, err := a.bucket.Client.Conn.DoWithContext(ctx, "PUT", a.bucket.BucketName, in.Key, params, map[string]string{}, nil, 0, nil)
+	if err != nil {
+		return PartOutput{}, fromSDK("UploadPart", err)
+	}
+	resp.Body.Close()
+	out := PartOutput{ETag: resp.Headers.Get("ETag")}
+	out.CRC64, out.HasCRC = crcHeader(resp.Headers)
 	return out, nil
 }
 

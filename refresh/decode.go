@@ -263,7 +263,7 @@ func decodeAuth(b blob, now time.Time) (Credential, string, error) {
 		return Credential{}, "", err
 	}
 	if !exp.After(now) {
-		return Credential{}, "", decodeErr("UploadAuth."+from, "credential already expired")
+		return Credential{}, "", decodeErr("UploadAuth."+from, "credential already expired on arrival; check that this machine's clock is right")
 	}
 	c.Expiration = exp
 	region := ""

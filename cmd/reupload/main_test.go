@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/reupload/reupload/internal/emulator"
+)
+
+func TestMain(m *testing.M) {
+	// The chaos test re-executes this binary as the CLI, to SIGKILL it.
+	if os.Getenv("REUPLOAD_TEST_AS_CLI") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	testscript.Main(m, map[string]func(){
+		"reupload": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		// reupload-exit N ARGS… runs reupload ARGS… and succeeds only if it
+		// exits with exactly N, so scripts pin every documented exit code.
+		"reupload-exit": func() {
+			want, err := strconv.Atoi(os.Args[1])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "usage: reupload-exit CODE ARGS...")
+				os.Exit(99)
+			}
+			if got := run(os.Args[2:], os.Stdin, os.Stdout, os.Stderr); got != want {
+				fmt.Fprintf(os.Stderr, "exit code %d, want %d\n", got, want)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		},
+	})
+}
+
+// Each script gets its own emulator; its endpoints, key and first media are
+// in the environment as ICE, OSS, MEDIA (and MEDIA2), with
+// ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET set to the emulator's key.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Setup: func(env *testscript.Env) error {
+			cfg := emulator.Config{Media: 2}
+			for _, kv := range env.Vars {
+				if v, ok := strings.CutPrefix(kv, "EMULATOR_STS_TTL="); ok {
+					cfg.STSTTL, _ = time.ParseDuration(v)
+				}
+			}
+			em, err := emulator.Start(cfg)
+			if err != nil {
+				return err
+			}
+			env.Defer(em.Close)
+			info := em.Info()
+			env.Values["em"] = em
+			env.Setenv("ICE", info.ICEEndpoint)
+			env.Setenv("OSS", info.OSSEndpoint)
+			env.Setenv("MEDIA", info.Media[0].MediaID)
+			env.Setenv("MEDIA2", info.Media[1].MediaID)
+			env.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", info.AccessKeyID)
+			env.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", info.AccessKeySecret)
+			env.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
+			env.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
+			env.Setenv("ALIBABA_CLOUD_CONFIG_FILE", filepath.Join(env.WorkDir, "no-aliyun-config.json"))
+			env.Setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", filepath.Join(env.WorkDir, "no-credentials.ini"))
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
+			env.Setenv("STATE", filepath.Join(env.WorkDir, "state"))
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"mkfile":   cmdMkfile,
+			"object":   cmdObject,
+			"nosecret": cmdNoSecret,
+			"fault":    cmdFault,
+			"sparse":   cmdSparse,
+		},
+	})
+}
+
+func emu(ts *testscript.TestScript) *emulator.Emulator {
+	return ts.Value("em").(*emulator.Emulator)
+}
+
+// mkfile NAME SIZE writes SIZE pseudo-random bytes (SIZE may be 3MiB etc.).
+func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: mkfile NAME SIZE")
+	}
+	n, err := parseSize(args[1])
+	ts.Check(err)
+	data := make([]byte, n)
+	rng := rand.New(rand.NewPCG(uint64(n), 9))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
+}
+
+// object MEDIA_INDEX (FILE|old): the media's OSS object equals FILE, or is
+// still the seeded old source.
+func cmdObject(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: object MEDIA_INDEX FILE|old")
+	}
+	i, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	m := emu(ts).Info().Media[i]
+	got, err := emu(ts).OSS.ReadObject(m.Bucket, m.Object)
+	ts.Check(err)
+	want := emulator.OldSource(m.MediaID)
+	if args[1] != "old" {
+		want, err = os.ReadFile(ts.MkAbs(args[1]))
+		ts.Check(err)
+	}
+	if eq := bytes.Equal(got, want); eq == neg {
+		ts.Fatalf("object of media %d: %d bytes, equal to %s: %v", i, len(got), args[1], eq)
+	}
+}
+
+// nosecret: stdout, stderr and every file under $STATE hold no secret: not
+// the caller's AccessKeySecret, nor any STS secret or token the emulator issued.
+func cmdNoSecret(ts *testscript.TestScript, neg bool, args []string) {
+	secrets := append([]string{ts.Getenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")}, emu(ts).IssuedSecrets()...)
+	texts := map[string]string{"stdout": ts.ReadFile("stdout"), "stderr": ts.ReadFile("stderr")}
+	filepath.Walk(ts.Getenv("STATE"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			b, _ := os.ReadFile(p)
+			texts[p] = string(b)
+		}
+		return nil
+	})
+	for name, text := range texts {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(text, s) {
+				ts.Fatalf("a secret leaked into %s", name)
+			}
+		}
+	}
+}
+
+// fault SPEC: inject an emulator fault for the rest of the script.
+func cmdFault(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: fault SPEC")
+	}
+	ts.Check(emu(ts).AddFault(args[0]))
+}
+
+// sparse NAME SIZE makes a sparse file of SIZE bytes (no disk used).
+func cmdSparse(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sparse NAME SIZE")
+	}
+	n, err := parseSize(args[1])
+	ts.Check(err)
+	f, err := os.Create(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Check(f.Truncate(n))
+	ts.Check(f.Close())
+}

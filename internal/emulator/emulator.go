@@ -1,0 +1,212 @@
+// Package emulator runs the fake ICE API (refresh/icetest) and the fake OSS
+// (ossupload/osstest) together on loopback, sharing state: the STS
+// credentials ICE hands out are the ones OSS accepts, for exactly the media's
+// object. The CLI's emulator and demo commands, the end-to-end tests and the
+// benchmarks all start it the same way, which is why it is a package.
+package emulator
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/reupload/reupload/ossupload/osstest"
+	"github.com/reupload/reupload/refresh/icetest"
+)
+
+// Config says what to start. The zero value starts both servers on
+// 127.0.0.1 with random ports, in-memory storage and one seeded media.
+type Config struct {
+	ICEAddr, OSSAddr string        // listen addresses; "" means 127.0.0.1:0
+	Region           string        // "" means cn-shanghai
+	DataDir          string        // persist objects here; "" keeps them in memory
+	Discard          bool          // keep only sizes and checksums (benchmarks of huge files)
+	Media            int           // media to seed; 0 means 1, negative means none
+	STSTTL           time.Duration // upload credential lifetime; 0 means 3000 s
+	Latency, Jitter  time.Duration // added to every OSS response
+	ConnBandwidth    int64         // bytes/s per OSS connection; 0 means unlimited
+	TotalBandwidth   int64         // bytes/s across OSS; 0 means unlimited
+	Faults           []string      // fault specs; ICE actions go to ICE, the rest to OSS
+	QPS              float64       // ICE throttling; 0 means unlimited
+	Now              func() time.Time
+	Logger           *slog.Logger
+}
+
+// Media is one seeded media asset.
+type Media struct {
+	MediaID string `json:"media_id"`
+	Bucket  string `json:"bucket"`
+	Object  string `json:"object"`
+}
+
+// Info is the JSON line `reupload emulator` prints when it is ready.
+type Info struct {
+	ICEEndpoint     string  `json:"ice_endpoint"`
+	OSSEndpoint     string  `json:"oss_endpoint"`
+	Region          string  `json:"region"`
+	AccessKeyID     string  `json:"access_key_id"`
+	AccessKeySecret string  `json:"access_key_secret"`
+	Media           []Media `json:"media"`
+}
+
+// Emulator is a running pair of fakes.
+type Emulator struct {
+	ICE    *icetest.Server
+	OSS    *osstest.Server
+	info   Info
+	issued *recorder
+}
+
+// recorder remembers every secret handed out, so that tests can prove none
+// of them leaks into output, logs or checkpoints.
+type recorder struct {
+	icetest.TokenIssuer
+	mu      sync.Mutex
+	secrets []string
+}
+
+func (r *recorder) IssueToken(bucket, object string, ttl time.Duration) (string, string, string, time.Time) {
+	id, secret, token, exp := r.TokenIssuer.IssueToken(bucket, object, ttl)
+	r.mu.Lock()
+	r.secrets = append(r.secrets, secret, token)
+	r.mu.Unlock()
+	return id, secret, token, exp
+}
+
+// IssuedSecrets lists every STS AccessKeySecret and SecurityToken handed
+// out so far, plus the caller key's secret.
+func (e *Emulator) IssuedSecrets() []string {
+	e.issued.mu.Lock()
+	defer e.issued.mu.Unlock()
+	return append([]string{e.info.AccessKeySecret}, e.issued.secrets...)
+}
+
+// AddFault injects a fault given in the --fault grammar: specs naming an
+// ICE action go to ICE, the rest to OSS.
+func (e *Emulator) AddFault(spec string) error {
+	if isICEAction(spec) {
+		f, err := icetest.ParseFault(spec)
+		if err != nil {
+			return fmt.Errorf("--fault %q: %w", spec, err)
+		}
+		e.ICE.AddFault(f)
+		return nil
+	}
+	f, err := osstest.ParseFault(spec)
+	if err != nil {
+		return fmt.Errorf("--fault %q: %w", spec, err)
+	}
+	e.OSS.AddFault(f)
+	return nil
+}
+
+// Bucket is the bucket seeded media live in.
+const Bucket = "outin-emulator"
+
+// OldSource is the content every seeded media starts with, so that tests can
+// tell the old source from the new one.
+func OldSource(mediaID string) []byte {
+	return []byte(strings.Repeat("old source of media "+mediaID+"\n", 64))
+}
+
+// Start starts both servers and seeds media.
+func Start(cfg Config) (*Emulator, error) {
+	if cfg.Region == "" {
+		cfg.Region = "cn-shanghai"
+	}
+	var store osstest.Storage
+	switch {
+	case cfg.Discard:
+		store = osstest.NewDiscardStorage()
+	case cfg.DataDir != "":
+		s, err := osstest.NewDirStorage(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		store = s
+	}
+	oss, err := osstest.NewServer(osstest.Options{
+		Addr: cfg.OSSAddr, Region: cfg.Region, Storage: store, Now: cfg.Now,
+		Latency: cfg.Latency, LatencyJitter: cfg.Jitter,
+		ConnBandwidth: cfg.ConnBandwidth, TotalBandwidth: cfg.TotalBandwidth, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start OSS emulator: %w", err)
+	}
+	issued := &recorder{TokenIssuer: oss}
+	ice, err := icetest.NewServer(icetest.Options{
+		Addr: cfg.ICEAddr, Region: cfg.Region, OSSEndpoint: oss.URL(), Issuer: issued,
+		STSTTL: cfg.STSTTL, QPS: cfg.QPS, Now: cfg.Now, Logger: cfg.Logger,
+	})
+	if err != nil {
+		oss.Close()
+		return nil, fmt.Errorf("start ICE emulator: %w", err)
+	}
+	e := &Emulator{ICE: ice, OSS: oss, issued: issued}
+	for _, spec := range cfg.Faults {
+		if err := e.AddFault(spec); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
+	e.info = Info{ICEEndpoint: ice.URL(), OSSEndpoint: oss.URL(), Region: cfg.Region,
+		AccessKeyID: "LTEMU" + randHex(8), AccessKeySecret: randHex(16)}
+	ice.AddAccessKey(e.info.AccessKeyID, e.info.AccessKeySecret)
+	oss.CreateBucket(Bucket)
+	n := cfg.Media
+	if n == 0 {
+		n = 1
+	}
+	for i := 0; i < n; i++ {
+		if _, err := e.AddMedia(fmt.Sprintf("media-%d", i+1)); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// AddMedia seeds one media, named for readability; its id derives from name.
+func (e *Emulator) AddMedia(name string) (Media, error) {
+	m := Media{MediaID: icetest.MediaID(name), Bucket: Bucket, Object: "sv/" + name + "/source.mp4"}
+	if err := e.OSS.PutObjectData(m.Bucket, m.Object, OldSource(m.MediaID)); err != nil {
+		return Media{}, fmt.Errorf("seed %s: %w", name, err)
+	}
+	e.ICE.AddMedia(icetest.Media{ID: m.MediaID, Bucket: m.Bucket, Object: m.Object, Title: name})
+	e.info.Media = append(e.info.Media, m)
+	return m, nil
+}
+
+// Info describes the running emulator (the JSON line's content).
+func (e *Emulator) Info() Info {
+	i := e.info
+	i.Media = append([]Media(nil), e.info.Media...)
+	return i
+}
+
+// Close stops both servers.
+func (e *Emulator) Close() {
+	e.ICE.Close()
+	e.OSS.Close()
+}
+
+var iceActions = []string{"RefreshUploadMedia", "GetMediaInfo"}
+
+func isICEAction(spec string) bool {
+	for _, a := range iceActions {
+		if strings.HasPrefix(spec, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails since Go 1.24
+	return strings.ToUpper(hex.EncodeToString(b))
+}

@@ -1,0 +1,268 @@
+package reupload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aliyun/credentials-go/credentials"
+
+	"github.com/reupload/reupload/ossupload"
+	"github.com/reupload/reupload/refresh"
+	"github.com/reupload/reupload/resume"
+)
+
+// Config builds a Client. The zero value uses the cn-shanghai region, the
+// default credentials chain and the user's cache directory for checkpoints.
+type Config struct {
+	Region     string                 // ICE region; "" means cn-shanghai
+	Endpoint   string                 // ICE endpoint override, e.g. http://127.0.0.1:PORT for the emulator
+	Profile    string                 // aliyun CLI profile name, when Credential is nil
+	Credential credentials.Credential // caller credentials; nil means the default chain
+	StateDir   string                 // checkpoints; "" means os.UserCacheDir()/reupload
+	// OSSEndpoint replaces the endpoint RefreshUploadMedia returns (an
+	// internal or accelerated one); the bucket and object stay the same.
+	OSSEndpoint string
+	Logger      *slog.Logger // nil means discard
+	// ICE is an already-built ICE client; when set, Region, Endpoint,
+	// Profile and Credential are not used.
+	ICE ICE
+}
+
+// ICE is the part of the ICE API the pipeline uses. *refresh.Client has it.
+type ICE interface {
+	RefreshUploadMedia(ctx context.Context, mediaID string) (*refresh.Upload, error)
+	GetMediaInfo(ctx context.Context, mediaID string) (*refresh.MediaInfo, error)
+}
+
+// Options tunes one overwrite. The zero value is sensible.
+type Options struct {
+	PartSize    int64 // 0 means auto
+	Concurrency int   // parts in flight; 0 means 4
+	LimitRate   int64 // bytes/s; 0 means unlimited
+	MD5         bool  // send Content-MD5 with each part
+	Restart     bool  // ignore any checkpoint and start afresh
+	Progress    ossupload.Progress
+	OnEvent     func(ossupload.Event)
+	// Engine overrides engine settings for tests and tuning (NewAPI, Now,
+	// Sleep, Backoff, SDK timeouts); zero fields keep their defaults.
+	Engine ossupload.Options
+}
+
+// Result is what an overwrite did.
+type Result struct {
+	MediaID     string        `json:"media_id"`
+	Bucket      string        `json:"bucket"`
+	Object      string        `json:"object"`
+	Size        int64         `json:"size"`
+	UploadID    string        `json:"upload_id"`
+	PartSize    int64         `json:"part_size"`
+	Parts       int           `json:"parts"`
+	CRC64       string        `json:"crc64"` // decimal, as OSS writes x-oss-hash-crc64ecma
+	ETag        string        `json:"etag"`
+	Resumed     bool          `json:"resumed"`
+	PartsReused int           `json:"parts_reused"`
+	BytesSent   int64         `json:"bytes_sent"`
+	Refreshes   int           `json:"refreshes"` // RefreshUploadMedia calls after the first
+	Retries     int           `json:"retries"`
+	Duration    time.Duration `json:"-"`
+	Seconds     float64       `json:"seconds"`
+}
+
+// Client overwrites media. It is safe for concurrent use; two overwrites of
+// the same MediaId are refused (*resume.LockedError), across processes too.
+type Client struct {
+	cfg   Config
+	ice   ICE
+	store *resume.Store
+}
+
+// New builds a Client. It reads credentials lazily: a missing credential is
+// reported by the first call that needs it.
+func New(cfg Config) (*Client, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OSSEndpoint != "" {
+		if _, err := ossupload.CheckEndpoint(cfg.OSSEndpoint); err != nil {
+			return nil, &InputError{Field: "--oss-endpoint", Err: err}
+		}
+	}
+	c := &Client{cfg: cfg, ice: cfg.ICE}
+	if c.ice == nil {
+		ic, err := refresh.New(refresh.Config{Region: cfg.Region, Endpoint: cfg.Endpoint, Credential: cfg.Credential, Profile: cfg.Profile})
+		if err != nil {
+			return nil, &InputError{Field: "ICE client", Err: err}
+		}
+		c.ice = ic
+	}
+	store, err := resume.Open(cfg.StateDir)
+	if err != nil {
+		return nil, &InputError{Field: "--state-dir", Err: err}
+	}
+	c.store = store
+	return c, nil
+}
+
+// Store is the checkpoint store, for housekeeping.
+func (c *Client) Store() *resume.Store { return c.store }
+
+// ICE is the client's ICE API.
+func (c *Client) ICE() ICE { return c.ice }
+
+// InputError is bad input caught before anything was sent.
+type InputError struct {
+	Field string
+	Err   error
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// openSource opens a regular file and fingerprints it.
+func openSource(path string) (*os.File, ossupload.Source, error) {
+	fp, err := resume.FingerprintFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe
+		}
+		return nil, ossupload.Source{}, &InputError{Field: "source file", Err: err}
+	}
+	f, err := os.Open(fp.Path)
+	if err != nil {
+		return nil, ossupload.Source{}, &InputError{Field: "source file", Err: err}
+	}
+	src := ossupload.Source{R: f, Size: fp.Size, Fingerprint: fp}
+	src.Check = func() error {
+		fi, err := f.Stat()
+		switch {
+		case err != nil:
+			return &ossupload.SourceChangedError{Reason: err.Error()}
+		case fi.Size() != fp.Size:
+			return &ossupload.SourceChangedError{Reason: fmt.Sprintf("size went from %d to %d bytes", fp.Size, fi.Size())}
+		case !fi.ModTime().Equal(fp.ModTime):
+			return &ossupload.SourceChangedError{Reason: "its modification time moved"}
+		}
+		return nil
+	}
+	return f, src, nil
+}
+
+// Overwrite replaces the source of mediaID with the file at path.
+func (c *Client) Overwrite(ctx context.Context, mediaID, path string, opts Options) (*Result, error) {
+	if err := refresh.ValidateMediaID(mediaID); err != nil {
+		return nil, &InputError{Field: "MediaId", Err: err}
+	}
+	f, src, err := openSource(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if opts.PartSize != 0 {
+		if err := ossupload.CheckPartSize(src.Size, opts.PartSize); err != nil {
+			return nil, &InputError{Field: "--part-size", Err: err}
+		}
+	}
+	h, err := c.store.Lock(mediaID)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	return c.overwrite(ctx, mediaID, src, h, opts)
+}
+
+func (c *Client) overwrite(ctx context.Context, mediaID string, src ossupload.Source, state ossupload.StateStore, opts Options) (*Result, error) {
+	start := time.Now()
+	eo := opts.Engine
+	eo.PartSize, eo.Concurrency, eo.LimitRate, eo.MD5, eo.Restart = opts.PartSize, opts.Concurrency, opts.LimitRate, opts.MD5, opts.Restart
+	eo.MediaID, eo.State, eo.Progress, eo.OnEvent = mediaID, state, opts.Progress, opts.OnEvent
+	if eo.Logger == nil {
+		eo.Logger = c.cfg.Logger
+	}
+	auth := ossupload.AuthorizerFunc(func(ctx context.Context) (ossupload.Grant, error) {
+		up, err := c.ice.RefreshUploadMedia(ctx, mediaID)
+		if err != nil {
+			return ossupload.Grant{}, err
+		}
+		return c.grant(up), nil
+	})
+	res, err := ossupload.Upload(ctx, auth, src, eo)
+	if err != nil {
+		return nil, err
+	}
+	d := time.Since(start)
+	return &Result{
+		MediaID: mediaID, Bucket: res.Target.Bucket, Object: res.Target.Key, Size: res.Size,
+		UploadID: res.UploadID, PartSize: res.PartSize, Parts: res.Parts, CRC64: fmt.Sprint(res.CRC64),
+		ETag: res.ETag, Resumed: res.Resumed, PartsReused: res.PartsReused, BytesSent: res.BytesSent,
+		Refreshes: res.Refreshes, Retries: res.Retries, Duration: d, Seconds: d.Seconds(),
+	}, nil
+}
+
+func (c *Client) grant(up *refresh.Upload) ossupload.Grant {
+	t := ossupload.Target{Endpoint: up.Address.Endpoint, Bucket: up.Address.Bucket, Key: up.Address.FileName, Region: up.Address.Region}
+	if c.cfg.OSSEndpoint != "" {
+		t.Endpoint = c.cfg.OSSEndpoint
+	}
+	return ossupload.Grant{Target: t, Credentials: ossupload.Credentials{
+		AccessKeyID:     up.Credential.AccessKeyID,
+		AccessKeySecret: up.Credential.AccessKeySecret.Reveal(),
+		SecurityToken:   up.Credential.SecurityToken.Reveal(),
+		Expires:         up.Credential.Expiration,
+	}}
+}
+
+// Exit codes of the reupload command, computed from errors by ExitCode.
+const (
+	ExitOK          = 0   // every requested media was overwritten
+	ExitFailed      = 1   // failed; the old source is intact
+	ExitUsage       = 2   // bad flags, arguments or input; nothing was sent
+	ExitPartial     = 3   // batch: some media done, some failed
+	ExitInterrupted = 130 // SIGINT/SIGTERM; the checkpoint is kept for resume
+)
+
+// ExitCode maps an error from this package to an exit code.
+func ExitCode(err error) int {
+	var in *InputError
+	var batch *BatchError
+	var api *refresh.APIError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	case errors.As(err, &in):
+		return ExitUsage
+	case errors.As(err, &api) && api.Kind == refresh.KindCredentials && api.StatusCode == 0:
+		// No credentials configured: a set-up problem, and nothing was sent.
+		return ExitUsage
+	case errors.As(err, &batch):
+		if batch.Invalid {
+			return ExitUsage
+		}
+		if batch.Succeeded > 0 || batch.Failed > 0 {
+			return ExitPartial
+		}
+	}
+	return ExitFailed
+}
+
+// BatchError summarises a batch that did not fully succeed.
+type BatchError struct {
+	Succeeded, Failed, Skipped int
+	Invalid                    bool // the manifest was rejected before any upload
+	Err                        error
+}
+
+func (e *BatchError) Error() string {
+	if e.Invalid {
+		return "invalid manifest: " + e.Err.Error()
+	}
+	return fmt.Sprintf("%d media failed, %d succeeded, %d skipped", e.Failed, e.Succeeded, e.Skipped)
+}
+
+func (e *BatchError) Unwrap() error { return e.Err }
