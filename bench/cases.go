@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -61,21 +62,24 @@ type results struct {
 	Resume   []resumeRow
 	Refresh  refreshRow
 	Profiles map[string]string // role → pprof -top text
-	Analysis string            // ANALYSIS.md next to the report, hand-written from the profiles
+	Analysis string            `json:"-"` // ANALYSIS.md next to the report, hand-written from the profiles
 }
 
 func (b *bench) reps(size int64) int {
 	if b.cfg.reps > 0 {
 		return b.cfg.reps
 	}
-	if size <= 64*mib {
+	switch {
+	case size <= 64*mib:
+		return 5
+	case size <= gib:
 		return 3
 	}
 	return 1
 }
 
 func (b *bench) all(ctx context.Context) ([]byte, error) {
-	res := &results{Quick: b.cfg.quick, Started: time.Now(), Profiles: map[string]string{}}
+	res := &results{Quick: b.cfg.quick, Started: time.Now(), Profiles: map[string]string{}, Analysis: readAnalysis(b.cfg.out)}
 	sizes, jobs := []int64{64 * mib, gib, 8 * gib}, []int{1, 4, 16}
 	wanSize, wanJobs := int64(256*mib), []int{1, 2, 4, 8, 16}
 	resumeSize, refreshSize, refreshReps := int64(gib), int64(gib), 3
@@ -132,10 +136,10 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 	if b.cfg.profile {
 		b.profiles(ctx, res, min(gib, sizes[len(sizes)-1]))
 	}
-	if a, err := os.ReadFile(filepath.Join(filepath.Dir(b.cfg.out), "ANALYSIS.md")); err == nil {
-		res.Analysis = string(a)
-	}
 	res.Elapsed = time.Since(res.Started)
+	if err := saveResults(filepath.Join(b.cfg.work, resultsName(b.cfg.quick)), res); err != nil {
+		return nil, err
+	}
 	return report(res), nil
 }
 
@@ -266,4 +270,42 @@ func trimPprof(s string) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n")
+}
+
+func saveResults(path string, res *results) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// render rebuilds a report from a results.json an earlier run saved, with
+// the ANALYSIS.md found next to out.
+func render(path, out string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var res results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	res.Analysis = readAnalysis(out)
+	return report(&res), nil
+}
+
+func readAnalysis(out string) string {
+	a, err := os.ReadFile(filepath.Join(filepath.Dir(out), "ANALYSIS.md"))
+	if err != nil {
+		return ""
+	}
+	return string(a)
+}
+
+func resultsName(quick bool) string {
+	if quick {
+		return "results-quick.json"
+	}
+	return "results-full.json"
 }

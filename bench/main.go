@@ -37,6 +37,7 @@ type config struct {
 	work    string
 	reps    int
 	profile bool
+	render  string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -50,20 +51,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.work, "work", "bench/out", "scratch directory: source files (sparse above 1 GiB), checkpoints, profiles")
 	fs.IntVar(&cfg.reps, "reps", 0, "runs per case, median reported; 0 means 3 for files up to 64 MiB and 1 above")
 	fs.BoolVar(&cfg.profile, "profile", true, "CPU-profile one engine and one SDK run and put the top functions in the report")
+	fs.StringVar(&cfg.render, "render", "", "only re-render the report from this results.json (saved by every run in -work)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if ca.Role != "" {
 		return runChild(ca, stdout)
 	}
-	ctx := context.Background()
-	b, err := newBench(cfg, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "bench:", err)
-		return 1
+	var rep []byte
+	var err error
+	if cfg.render != "" {
+		rep, err = render(cfg.render, cfg.out)
+	} else {
+		rep, err = measure(cfg, stderr)
 	}
-	defer b.close()
-	rep, err := b.all(ctx)
 	if err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1
@@ -74,6 +75,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "bench: wrote", cfg.out)
 	return 0
+}
+
+func measure(cfg config, stderr io.Writer) ([]byte, error) {
+	b, err := newBench(cfg, stderr)
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	return b.all(context.Background())
 }
 
 // env is one osstest server and the STS issuer for its bucket.
