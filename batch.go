@@ -107,10 +107,11 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 		parts = DefaultParts
 	}
 	bc := *c // same store and config; ICE calls go through the limiter
+	li := &limitedICE{ICE: c.ice}
 	if opts.APIQPS > 0 {
-		burst := max(1, int(opts.APIQPS))
-		bc.ice = &limitedICE{ICE: c.ice, lim: rate.NewLimiter(rate.Limit(opts.APIQPS), burst)}
+		li.lim = rate.NewLimiter(rate.Limit(opts.APIQPS), max(1, int(opts.APIQPS)))
 	}
+	bc.ice = li
 	eo := opts.Options
 	if eo.Concurrency <= 0 {
 		eo.Concurrency = min(parts, MaxPartsPerFile)
@@ -241,23 +242,43 @@ func (c *Client) checkItem(ctx context.Context, it Item, force bool) ItemResult 
 	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: st, Bytes: src.Size, Seconds: time.Since(start).Seconds()}
 }
 
-// limitedICE makes every ICE call wait for the batch's rate limiter.
+// limitedICE makes every ICE call wait for the batch's rate limiter (when
+// set), and runs one call at a time: credentials-go v1.4.14's default
+// credentials chain (DefaultCredentialsProvider.GetCredentials) writes its
+// cached provider without a lock, so concurrent calls through one
+// refresh.Client race (found by -race in the batch scripts). ICE calls are
+// one per media plus refreshes, so serialising them costs little.
 type limitedICE struct {
 	ICE
-	lim *rate.Limiter
+	lim *rate.Limiter // nil: no limit
+	mu  sync.Mutex
+}
+
+func (l *limitedICE) wait(ctx context.Context) error {
+	if l.lim == nil {
+		return nil
+	}
+	if err := l.lim.Wait(ctx); err != nil {
+		return waitErr(ctx, err)
+	}
+	return nil
 }
 
 func (l *limitedICE) RefreshUploadMedia(ctx context.Context, mediaID string) (*refresh.Upload, error) {
-	if err := l.lim.Wait(ctx); err != nil {
-		return nil, waitErr(ctx, err)
+	if err := l.wait(ctx); err != nil {
+		return nil, err
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.ICE.RefreshUploadMedia(ctx, mediaID)
 }
 
 func (l *limitedICE) GetMediaInfo(ctx context.Context, mediaID string) (*refresh.MediaInfo, error) {
-	if err := l.lim.Wait(ctx); err != nil {
-		return nil, waitErr(ctx, err)
+	if err := l.wait(ctx); err != nil {
+		return nil, err
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	return l.ICE.GetMediaInfo(ctx, mediaID)
 }
 
