@@ -584,16 +584,18 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 	body := &partReader{ctx: ctx, r: io.NewSectionReader(r.src.R, p.Offset, p.Size), left: p.Size, crc: crc64.New(crcTable), limiter: r.limiter}
 	in.Body = body
 	out, err := st.api.UploadPart(ctx, in)
-	r.sent.Add(p.Size - body.left)
-	if body.err != nil {
-		return resume.Part{}, body.err
+	// The transport may still be reading the body (OSS can answer before
+	// it has read it all); close it so its state stops moving.
+	left, sum, berr := body.close()
+	r.sent.Add(p.Size - left)
+	if berr != nil {
+		return resume.Part{}, berr
 	}
 	if err != nil {
 		return resume.Part{}, err
 	}
-	sum := body.crc.Sum64()
-	if body.left != 0 {
-		return resume.Part{}, fmt.Errorf("part %d: OSS answered before the body was sent (%d bytes left)", p.Number, body.left)
+	if left != 0 {
+		return resume.Part{}, fmt.Errorf("part %d: OSS answered before the body was sent (%d bytes left)", p.Number, left)
 	}
 	if out.HasCRC && out.CRC64 != sum {
 		return resume.Part{}, &ChecksumError{PartNumber: p.Number, Want: sum, Got: out.CRC64}
@@ -602,43 +604,68 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 }
 
 // partReader streams one part: it hashes, rate-limits and notices a source
-// that shrank under it.
+// that shrank under it. Its mutex matters only at the end: the HTTP
+// transport may still call Read from its own goroutine after UploadPart has
+// returned, and close stops that.
 type partReader struct {
 	ctx     context.Context
-	r       io.Reader
-	left    int64
-	crc     hash.Hash64
 	limiter *rate.Limiter
-	err     error // a source failure, reported in place of the transport's
+
+	mu     sync.Mutex
+	r      io.Reader
+	left   int64
+	crc    hash.Hash64
+	err    error // a source failure, reported in place of the transport's
+	closed bool
 }
 
+var errPartClosed = errors.New("part body read after its request ended")
+
 func (b *partReader) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
 	if b.limiter != nil && len(p) > b.limiter.Burst() {
 		p = p[:b.limiter.Burst()]
 	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	b.crc.Write(p[:n])
+	b.mu.Lock()
+	n, err := b.read(p)
+	b.mu.Unlock()
 	if b.limiter != nil && n > 0 {
 		if werr := b.limiter.WaitN(b.ctx, n); werr != nil {
 			return n, werr
 		}
 	}
-	if err == io.EOF && b.left > 0 {
+	return n, err
+}
+
+func (b *partReader) read(p []byte) (int, error) {
+	switch {
+	case b.closed:
+		return 0, errPartClosed
+	case b.left <= 0:
+		return 0, io.EOF
+	case int64(len(p)) > b.left:
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	b.crc.Write(p[:n])
+	switch {
+	case err == io.EOF && b.left > 0:
 		b.err = &SourceChangedError{Reason: "it is shorter than when the upload started"}
 		return n, b.err
-	}
-	if err != nil && err != io.EOF {
+	case err != nil && err != io.EOF:
 		b.err = fmt.Errorf("read source: %w", err)
 		return n, b.err
 	}
 	return n, nil
+}
+
+// close ends the body and reports the bytes not sent, the CRC-64 of those
+// sent, and any source failure.
+func (b *partReader) close() (left int64, crc uint64, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return b.left, b.crc.Sum64(), b.err
 }
 
 // complete checks the source, completes the upload and verifies the object.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
@@ -101,7 +102,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("refresh: default credentials: %w", err)
 		}
 	}
-	c.cred = checkedCredential{cred}
+	c.cred = &checkedCredential{Credential: cred}
 
 	// Our own http.Client rather than tea's shared pool: the pool's client
 	// has its Timeout rewritten on every call while other calls read it (a
@@ -158,10 +159,18 @@ func isLoopback(host string) bool {
 
 // checkedCredential marks provider failures so that they can be told apart
 // from network errors after the SDK hands them back untouched.
-type checkedCredential struct{ credentials.Credential }
+// It also serialises GetCredential: credentials-go's default chain caches
+// the provider that answered without a lock (a data race under concurrent
+// calls, which a Client shared by a batch makes).
+type checkedCredential struct {
+	credentials.Credential
+	mu sync.Mutex
+}
 
-func (c checkedCredential) GetCredential() (*credentials.CredentialModel, error) {
+func (c *checkedCredential) GetCredential() (*credentials.CredentialModel, error) {
+	c.mu.Lock()
 	m, err := c.Credential.GetCredential()
+	c.mu.Unlock()
 	if err != nil {
 		return nil, &credentialError{err}
 	}
