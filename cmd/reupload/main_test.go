@@ -73,6 +73,11 @@ func TestScripts(t *testing.T) {
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
 			env.Setenv("STATE", filepath.Join(env.WorkDir, "state"))
+			// Under -race every child otherwise sleeps 1 s at exit
+			// (atexit_sleep_ms), which makes 70 exec cases take a minute.
+			if os.Getenv("GORACE") == "" {
+				env.Setenv("GORACE", "atexit_sleep_ms=0")
+			}
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -81,6 +86,12 @@ func TestScripts(t *testing.T) {
 			"nosecret": cmdNoSecret,
 			"fault":    cmdFault,
 			"sparse":   cmdSparse,
+			// bad-input helpers, in badinput_test.go
+			"checkpoint": cmdCheckpoint,
+			"onpart":     cmdOnPart,
+			"mpu":        cmdMPU,
+			"holdlock":   cmdHoldLock,
+			"nofaults":   cmdNoFaults,
 		},
 	})
 }
