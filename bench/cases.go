@@ -90,6 +90,9 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 	}
 
 	for _, size := range sizes {
+		if !b.want("matrix") {
+			break
+		}
 		path, err := b.file(size)
 		if err != nil {
 			return nil, err
@@ -111,36 +114,58 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 	}
 
 	// Default settings at the largest size: the RSS target.
-	res.DefSize = sizes[len(sizes)-1]
-	path, _ := b.file(res.DefSize)
-	b.logf("engine defaults %d MiB", res.DefSize/mib)
-	m, err := b.spawn(ctx, b.lan, childArgs{Role: roleEngine, File: path, Size: res.DefSize}, 0)
-	if err != nil {
-		return nil, err
+	var err error
+	if b.want("matrix") {
+		res.DefSize = sizes[len(sizes)-1]
+		path, _ := b.file(res.DefSize)
+		b.logf("engine defaults %d MiB", res.DefSize/mib)
+		if res.Defaults, err = b.spawn(ctx, b.lan, childArgs{Role: roleEngine, File: path, Size: res.DefSize}, 0); err != nil {
+			return nil, err
+		}
 	}
-	res.Defaults = m
-
-	if err := b.wanCases(ctx, res, wanSize, wanJobs); err != nil {
-		return nil, err
+	if b.want("wan") {
+		if err := b.wanCases(ctx, res, wanSize, wanJobs); err != nil {
+			return nil, err
+		}
 	}
 	for _, tool := range []string{roleEngine, roleSDK} {
+		if !b.want("resume") {
+			break
+		}
 		r, err := b.resumeCase(ctx, tool, resumeSize, 4)
 		if err != nil {
 			return nil, err
 		}
 		res.Resume = append(res.Resume, r)
 	}
-	if res.Refresh, err = b.refreshCase(ctx, refreshSize, 4, refreshReps); err != nil {
-		return nil, err
+	if b.want("refresh") {
+		if res.Refresh, err = b.refreshCase(ctx, refreshSize, 4, refreshReps); err != nil {
+			return nil, err
+		}
 	}
 	if b.cfg.profile {
 		b.profiles(ctx, res, min(gib, sizes[len(sizes)-1]))
 	}
 	res.Elapsed = time.Since(res.Started)
-	if err := saveResults(filepath.Join(b.cfg.work, resultsName(b.cfg.quick)), res); err != nil {
+	name := resultsName(b.cfg.quick)
+	if b.cfg.cases != defaultCases {
+		name = "results-partial.json" // never overwrite a whole run's results
+	}
+	if err := saveResults(filepath.Join(b.cfg.work, name), res); err != nil {
 		return nil, err
 	}
 	return report(res), nil
+}
+
+const defaultCases = "matrix,wan,resume,refresh"
+
+func (b *bench) want(c string) bool {
+	for _, x := range strings.Split(b.cfg.cases, ",") {
+		if strings.TrimSpace(x) == c {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *bench) wanCases(ctx context.Context, res *results, size int64, jobs []int) error {

@@ -46,6 +46,7 @@ type childArgs struct {
 	TTL        time.Duration // STS lifetime of each token issued
 	StateDir   string        // engine: resume.Store dir; sdk: checkpoint dir; "" for none (engine) / a temp dir (sdk)
 	CPUProfile string        // write a CPU profile here
+	Events     bool          // engine: print events (kind, part, OSS code; never credentials) to stderr
 }
 
 func (a childArgs) flags() []string {
@@ -53,6 +54,7 @@ func (a childArgs) flags() []string {
 		"-role", a.Role, "-issuer", a.Issuer, "-endpoint", a.Endpoint, "-bucket", a.Bucket, "-key", a.Key,
 		"-file", a.File, "-size", strconv.FormatInt(a.Size, 10), "-part", strconv.FormatInt(a.PartSize, 10),
 		"-j", strconv.Itoa(a.Jobs), "-ttl", a.TTL.String(), "-state", a.StateDir, "-cpuprofile", a.CPUProfile,
+		"-events=" + strconv.FormatBool(a.Events),
 	}
 }
 
@@ -69,6 +71,7 @@ func (a *childArgs) register(fs *flag.FlagSet) {
 	fs.DurationVar(&a.TTL, "ttl", time.Hour, "internal: STS token lifetime")
 	fs.StringVar(&a.StateDir, "state", "", "internal: checkpoint directory")
 	fs.StringVar(&a.CPUProfile, "cpuprofile", "", "internal: CPU profile path")
+	fs.BoolVar(&a.Events, "events", false, "engine children print their events (refreshes, retries) to stderr")
 }
 
 // childReport is the one JSON line a child prints on stdout.
@@ -194,6 +197,22 @@ func runEngine(ctx context.Context, a childArgs) (childReport, error) {
 		}, nil
 	})
 	start := time.Now()
+	if a.Events {
+		opts.OnEvent = func(e ossupload.Event) {
+			if e.Kind == ossupload.EventPartDone {
+				return
+			}
+			code := ""
+			var se oss.ServiceError
+			if errors.As(e.Err, &se) {
+				code = se.Code
+			} else if e.Err != nil {
+				code = fmt.Sprintf("%T", e.Err) // messages may quote request headers
+			}
+			fmt.Fprintf(os.Stderr, "event %6dms %s part=%d attempt=%d delay=%v %s\n",
+				time.Since(start).Milliseconds(), e.Kind, e.PartNumber, e.Attempt, e.Delay.Round(time.Millisecond), code)
+		}
+	}
 	res, err := ossupload.Upload(ctx, auth, src, opts)
 	rep := childReport{Seconds: time.Since(start).Seconds()}
 	if err != nil {

@@ -38,6 +38,8 @@ type config struct {
 	reps    int
 	profile bool
 	render  string
+	events  bool
+	cases   string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -51,6 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.work, "work", "bench/out", "scratch directory: source files (sparse above 1 GiB), checkpoints, profiles")
 	fs.IntVar(&cfg.reps, "reps", 0, "runs per case, median reported; 0 means 3 for files up to 64 MiB and 1 above")
 	fs.BoolVar(&cfg.profile, "profile", true, "CPU-profile one engine and one SDK run and put the top functions in the report")
+	fs.StringVar(&cfg.cases, "cases", defaultCases, "which parts to run (comma-separated); the report leaves the others empty")
 	fs.StringVar(&cfg.render, "render", "", "only re-render the report from this results.json (saved by every run in -work)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -58,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if ca.Role != "" {
 		return runChild(ca, stdout)
 	}
+	cfg.events = ca.Events
 	var rep []byte
 	var err error
 	if cfg.render != "" {
@@ -229,7 +233,7 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, killAt int64) (m
 	if a.Key == "" {
 		a.Key = fmt.Sprintf("obj-%04d", b.seq)
 	}
-	a.Issuer, a.Endpoint, a.Bucket = e.issuer, e.srv.URL(), bucketName
+	a.Issuer, a.Endpoint, a.Bucket, a.Events = e.issuer, e.srv.URL(), bucketName, b.cfg.events
 	if a.TTL == 0 {
 		a.TTL = time.Hour
 	}
