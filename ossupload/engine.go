@@ -490,7 +490,9 @@ func (st *state) abort(ctx context.Context) {
 	}
 }
 
-// sendAll uploads every planned part OSS does not hold yet.
+// sendAll uploads every planned part OSS does not hold yet, from a pool of
+// workers. With a fixed Concurrency the pool has that many workers; in auto
+// mode (Concurrency 0) a ramp sizes it from the throughput it measures.
 func (st *state) sendAll(ctx context.Context, parts []plannedPart) error {
 	var pending []plannedPart
 	for _, p := range parts {
@@ -498,31 +500,121 @@ func (st *state) sendAll(ctx context.Context, parts []plannedPart) error {
 			pending = append(pending, p)
 		}
 	}
+	r := st.run
+	var ramp *ramp
+	jobs := r.opts.Concurrency
+	if jobs <= 0 {
+		ramp = newRamp(AutoConcurrencyStart, AutoConcurrencyMax, r.opts.Now())
+		jobs = ramp.jobs
+	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(st.run.opts.Concurrency)
-	for _, p := range pending {
-		if gctx.Err() != nil {
-			break
+	var (
+		next    atomic.Int64 // index into pending of the next part to send
+		target  atomic.Int64 // workers wanted; a worker whose id is >= target retires
+		mu      sync.Mutex   // guards spawned and the ramp
+		spawned int
+	)
+	target.Store(int64(jobs))
+	var worker func(id int) error
+	spawn := func(n int) { // with mu held
+		for ; spawned < n; spawned++ {
+			id := spawned
+			g.Go(func() error { return worker(id) })
 		}
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err // another part failed while this one waited for a slot
+	}
+	worker = func(id int) error {
+		for int64(id) < target.Load() {
+			i := next.Add(1) - 1
+			if i >= int64(len(pending)) || gctx.Err() != nil {
+				return nil
 			}
+			p := pending[i]
 			part, err := st.sendPart(gctx, p)
 			if err != nil {
 				return err
 			}
 			st.record(part)
-			st.run.opts.Progress.PartDone(p.Number, p.Size)
-			st.run.opts.OnEvent(Event{Kind: EventPartDone, PartNumber: p.Number})
-			return nil
-		})
+			r.opts.Progress.PartDone(p.Number, p.Size)
+			r.opts.OnEvent(Event{Kind: EventPartDone, PartNumber: p.Number})
+			if ramp != nil {
+				mu.Lock()
+				if n := ramp.partDone(r.opts.Now(), p.Size); n != int(target.Load()) {
+					target.Store(int64(n))
+					spawn(n)
+				}
+				mu.Unlock()
+			}
+		}
+		return nil
 	}
+	mu.Lock()
+	spawn(jobs)
+	mu.Unlock()
 	err := g.Wait()
+	if err == nil && next.Load() < int64(len(pending)) && ctx.Err() == nil {
+		err = errors.New("ossupload: internal error: workers retired with parts left") // never expected
+	}
 	if err != nil && ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
 	return err
+}
+
+// Auto concurrency bounds (Options.Concurrency 0).
+const (
+	AutoConcurrencyStart = 8
+	AutoConcurrencyMax   = 32
+)
+
+// ramp sizes the worker pool in auto mode. Parts stream from the source, so
+// a worker costs a connection, not a part-sized buffer, and more of them pay
+// off when each connection is slow (long round trips, per-connection caps),
+// which is the common case over the internet. It measures throughput one
+// round at a time (a round ends when as many parts as workers have
+// completed), doubles the workers while a doubling raises throughput by at
+// least rampGain, and otherwise goes back to the last level that paid and
+// stays there. Parts are large, so a round is long enough to measure.
+type ramp struct {
+	jobs, max int
+	frozen    bool
+	start     time.Time // of the current round
+	bytes     int64
+	parts     int
+	prevRate  float64 // bytes/s of the previous round
+	prevJobs  int
+}
+
+const rampGain = 1.25
+
+func newRamp(start, max int, now time.Time) *ramp {
+	return &ramp{jobs: min(start, max), max: max, start: now}
+}
+
+// partDone records a confirmed part and returns the workers wanted now.
+func (r *ramp) partDone(now time.Time, size int64) int {
+	if r.frozen {
+		return r.jobs
+	}
+	r.bytes += size
+	r.parts++
+	dt := now.Sub(r.start).Seconds()
+	if r.parts < r.jobs || dt <= 0 {
+		return r.jobs
+	}
+	rate := float64(r.bytes) / dt
+	switch {
+	case r.prevRate == 0 || rate >= r.prevRate*rampGain:
+		if r.jobs >= r.max {
+			r.frozen = true
+			break
+		}
+		r.prevRate, r.prevJobs = rate, r.jobs
+		r.jobs = min(r.jobs*2, r.max)
+	default: // the last doubling did not pay
+		r.jobs, r.frozen = r.prevJobs, true
+	}
+	r.start, r.bytes, r.parts = now, 0, 0
+	return r.jobs
 }
 
 func (st *state) sendPart(ctx context.Context, p plannedPart) (resume.Part, error) {

@@ -649,3 +649,46 @@ func TestCheckEndpoint(t *testing.T) {
 		t.Errorf("region %q", r)
 	}
 }
+
+// The ramp doubles workers while throughput follows, and settles back on the
+// last level that paid when it stops following.
+func TestRamp(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	for _, c := range []struct {
+		name string
+		// perConn is each connection's speed; capacity caps the sum (bytes/s).
+		perConn, capacity float64
+		want              int
+	}{
+		{"cpu-bound loopback", 200e6, 600e6, 8},
+		{"slow connections, fat pipe", 8e6, 1e9, 32},
+		{"slow connections, 120 MB/s pipe", 8e6, 120e6, 16},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRamp(AutoConcurrencyStart, AutoConcurrencyMax, t0)
+			now := t0
+			const part = 8 << 20
+			for round := 0; round < 10; round++ {
+				rate := min(float64(r.jobs)*c.perConn, c.capacity)
+				jobs := r.jobs
+				for i := 0; i < jobs; i++ {
+					now = now.Add(time.Duration(float64(part) / rate * float64(time.Second)))
+					r.partDone(now, part)
+				}
+			}
+			if r.jobs != c.want || !r.frozen {
+				t.Fatalf("settled on %d workers (frozen %v), want %d", r.jobs, r.frozen, c.want)
+			}
+		})
+	}
+}
+
+func TestAutoConcurrencyUploads(t *testing.T) {
+	f := newFixture(t, 40*MinPartSize)
+	f.opts.Concurrency = 0
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+}

@@ -19,11 +19,10 @@ const (
 
 // Defaults.
 const (
-	DefaultPartSize    = 8 << 20 // the smallest auto part size
-	DefaultConcurrency = 4
-	DefaultAttempts    = 8 // per part, transport and 5xx failures
-	DefaultRefreshAt   = 0.8
-	maxCredRefreshes   = 3 // refreshes a single request may trigger before it gives up
+	DefaultPartSize  = 8 << 20 // the smallest auto part size
+	DefaultAttempts  = 8       // per part, transport and 5xx failures
+	DefaultRefreshAt = 0.8
+	maxCredRefreshes = 3 // refreshes a single request may trigger before it gives up
 )
 
 // Cleanup says what a failed upload leaves behind.
@@ -47,7 +46,7 @@ type StateStore interface {
 // Options tunes an upload. The zero value is ready to use.
 type Options struct {
 	PartSize    int64   // 0 means auto: DefaultPartSize, raised so the file fits MaxParts
-	Concurrency int     // parts in flight; 0 means DefaultConcurrency
+	Concurrency int     // parts in flight; 0 means auto: from AutoConcurrencyStart, doubled while throughput rises, up to AutoConcurrencyMax
 	MD5         bool    // send Content-MD5 with each part (costs a second read of each part)
 	LimitRate   int64   // bytes/s across all parts; 0 means unlimited
 	Attempts    int     // tries per part for transient failures; 0 means DefaultAttempts
@@ -146,9 +145,6 @@ func CheckPartSize(size, partSize int64) error {
 }
 
 func (o *Options) fill() {
-	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
-	}
 	if o.Attempts <= 0 {
 		o.Attempts = DefaultAttempts
 	}

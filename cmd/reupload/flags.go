@@ -110,3 +110,26 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// jobsFlag is -j: "auto" (0, the default) or 1..64 parts in parallel.
+type jobsFlag int
+
+func (j *jobsFlag) String() string {
+	if *j == 0 {
+		return "auto"
+	}
+	return strconv.Itoa(int(*j))
+}
+
+func (j *jobsFlag) Set(s string) error {
+	if strings.EqualFold(s, "auto") {
+		*j = 0
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 64 {
+		return fmt.Errorf("want auto or 1..64 parts in parallel")
+	}
+	*j = jobsFlag(n)
+	return nil
+}

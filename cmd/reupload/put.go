@@ -35,7 +35,7 @@ func (c *commonFlags) client() (*reupload.Client, error) {
 type putFlags struct {
 	commonFlags
 	partSize  sizeFlag
-	jobs      int
+	jobs      jobsFlag
 	limitRate sizeFlag
 	json      bool
 	quiet     bool
@@ -47,7 +47,7 @@ func (p *putFlags) register(fs *flag.FlagSet) {
 	p.commonFlags.register(fs)
 	p.partSize.auto = true
 	fs.Var(&p.partSize, "part-size", "part size (auto, or e.g. 8MiB, 64MiB); auto keeps the file within 10,000 parts")
-	fs.IntVar(&p.jobs, "j", ossupload.DefaultConcurrency, "parts uploaded in parallel (1..64)")
+	fs.Var(&p.jobs, "j", "parts uploaded in parallel: auto (8, doubled up to 32 while throughput rises) or 1..64")
 	fs.Var(&p.limitRate, "limit-rate", "cap upload bandwidth, e.g. 40MiB (per second)")
 	fs.BoolVar(&p.json, "json", false, "print one JSON result object on stdout")
 	fs.BoolVar(&p.quiet, "quiet", false, "print nothing but errors")
@@ -56,10 +56,7 @@ func (p *putFlags) register(fs *flag.FlagSet) {
 }
 
 func (p *putFlags) options() (reupload.Options, error) {
-	if p.jobs < 1 || p.jobs > 64 {
-		return reupload.Options{}, usagef("-j %d: want 1..64 parts in parallel", p.jobs)
-	}
-	return reupload.Options{PartSize: p.partSize.v, Concurrency: p.jobs, LimitRate: p.limitRate.v, MD5: p.md5, Restart: p.restart}, nil
+	return reupload.Options{PartSize: p.partSize.v, Concurrency: int(p.jobs), LimitRate: p.limitRate.v, MD5: p.md5, Restart: p.restart}, nil
 }
 
 func (e *env) put(ctx context.Context, args []string) int {
