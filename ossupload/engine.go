@@ -340,7 +340,7 @@ func (st *state) resume(ctx context.Context, t Target, partSize int64) (bool, er
 		return false, err
 	}
 	st.cp = cp
-	st.done = st.reconcile(cp, listed)
+	st.done = st.reconcile(ctx, cp, listed)
 	st.cp.Parts = st.sortedParts()
 	r.opts.OnEvent(Event{Kind: EventResume, Message: fmt.Sprintf("resuming upload %s: OSS holds %d of its parts", cp.UploadID, len(st.done))})
 	return true, nil
@@ -348,7 +348,7 @@ func (st *state) resume(ctx context.Context, t Target, partSize int64) (bool, er
 
 // reconcile keeps the listed parts whose bytes are provably ours: known to
 // the checkpoint with the same ETag, or whose ETag is the MD5 of the local bytes.
-func (st *state) reconcile(cp *resume.Checkpoint, listed []ListedPart) map[int]resume.Part {
+func (st *state) reconcile(ctx context.Context, cp *resume.Checkpoint, listed []ListedPart) map[int]resume.Part {
 	parts := plan(st.run.src.Size, cp.PartSize)
 	known := make(map[int]resume.Part, len(cp.Parts))
 	for _, p := range cp.Parts {
@@ -364,7 +364,7 @@ func (st *state) reconcile(cp *resume.Checkpoint, listed []ListedPart) map[int]r
 			continue
 		}
 		pp := parts[lp.PartNumber-1]
-		sum, crc, err := hashSection(st.run.src.R, pp.Offset, pp.Size)
+		sum, crc, err := st.run.hashSection(ctx, pp.Offset, pp.Size)
 		if err == nil && sameETag(lp.ETag, hex.EncodeToString(sum)) {
 			done[lp.PartNumber] = resume.Part{Number: lp.PartNumber, Size: lp.Size, ETag: lp.ETag, CRC64: crc}
 		}
@@ -376,9 +376,29 @@ func sameETag(a, b string) bool {
 	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
 }
 
-func hashSection(r io.ReaderAt, off, n int64) (md5sum []byte, crc uint64, err error) {
+// RangeOpener is an optional interface of Source.R for sources where every
+// ReadAt is costly, such as an HTTP server: the engine then streams each
+// part from one OpenRange call instead of many small ReadAt calls.
+type RangeOpener interface {
+	OpenRange(ctx context.Context, off, n int64) (io.ReadCloser, error)
+}
+
+// openSection returns the source bytes [off, off+n).
+func (r *run) openSection(ctx context.Context, off, n int64) (io.ReadCloser, error) {
+	if ro, ok := r.src.R.(RangeOpener); ok {
+		return ro.OpenRange(ctx, off, n)
+	}
+	return io.NopCloser(io.NewSectionReader(r.src.R, off, n)), nil
+}
+
+func (r *run) hashSection(ctx context.Context, off, n int64) (md5sum []byte, crc uint64, err error) {
+	rc, err := r.openSection(ctx, off, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rc.Close()
 	h, c := md5.New(), crc64.New(crcTable)
-	if _, err := io.Copy(io.MultiWriter(h, c), io.NewSectionReader(r, off, n)); err != nil {
+	if _, err := io.Copy(io.MultiWriter(h, c), io.LimitReader(rc, n)); err != nil {
 		return nil, 0, err
 	}
 	return h.Sum(nil), c.Sum64(), nil
@@ -667,13 +687,18 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 	r := st.run
 	in := PartInput{Key: st.key, UploadID: st.uploadID(), PartNumber: p.Number, Size: p.Size}
 	if r.opts.MD5 {
-		sum, _, err := hashSection(r.src.R, p.Offset, p.Size)
+		sum, _, err := r.hashSection(ctx, p.Offset, p.Size)
 		if err != nil {
 			return resume.Part{}, fmt.Errorf("read part %d: %w", p.Number, err)
 		}
 		in.ContentMD5 = base64.StdEncoding.EncodeToString(sum)
 	}
-	body := &partReader{ctx: ctx, r: io.NewSectionReader(r.src.R, p.Offset, p.Size), left: p.Size, crc: crc64.New(crcTable), limiter: r.limiter}
+	src, err := r.openSection(ctx, p.Offset, p.Size)
+	if err != nil {
+		return resume.Part{}, fmt.Errorf("read part %d: %w", p.Number, err)
+	}
+	defer src.Close()
+	body := &partReader{ctx: ctx, r: src, left: p.Size, crc: crc64.New(crcTable), limiter: r.limiter}
 	in.Body = body
 	out, err := st.api.UploadPart(ctx, in)
 	// The transport may still be reading the body (OSS can answer before
