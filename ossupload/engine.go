@@ -112,6 +112,7 @@ type run struct {
 	obtained time.Time
 
 	refreshes, retries, sent atomic.Int64
+	slowest                  atomic.Int64 // the longest successful UploadPart so far, in ns
 }
 
 // Current implements CredentialsSource for the SDK adapter.
@@ -135,7 +136,9 @@ func (r *run) target() (Target, uint64) {
 }
 
 // due returns the current credential generation, and whether that credential
-// has lived past RefreshAt of its lifetime.
+// should be replaced before the next request: it has lived past RefreshAt
+// of its lifetime, or what is left of it is less than twice the slowest
+// part so far (a request must reach OSS before the token expires).
 func (r *run) due() (uint64, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -144,7 +147,8 @@ func (r *run) due() (uint64, bool) {
 		return r.gen, false
 	}
 	life := exp.Sub(r.obtained)
-	return r.gen, !r.opts.Now().Before(r.obtained.Add(time.Duration(float64(life) * r.opts.RefreshAt)))
+	margin := max(time.Duration(float64(life)*(1-r.opts.RefreshAt)), 2*time.Duration(r.slowest.Load()))
+	return r.gen, !r.opts.Now().Before(exp.Add(-margin))
 }
 
 // refresh fetches a new grant unless one newer than seen arrived meanwhile.
@@ -700,7 +704,12 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 	defer src.Close()
 	body := &partReader{ctx: ctx, r: src, left: p.Size, crc: crc64.New(crcTable), limiter: r.limiter}
 	in.Body = body
+	began := r.opts.Now()
 	out, err := st.api.UploadPart(ctx, in)
+	if took := int64(r.opts.Now().Sub(began)); err == nil {
+		for old := r.slowest.Load(); took > old && !r.slowest.CompareAndSwap(old, took); old = r.slowest.Load() {
+		}
+	}
 	// The transport may still be reading the body (OSS can answer before
 	// it has read it all); close it so its state stops moving.
 	left, sum, berr := body.close()
