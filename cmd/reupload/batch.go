@@ -102,14 +102,27 @@ func (e *env) batch(ctx context.Context, args []string) int {
 	}
 	total := len(items)
 	finished := 0
+	var bar *batchBar
+	if !*quiet && !*dry {
+		bar = newBatchBar(e.stderr, localBytes(items), total)
+	}
+	if bar != nil {
+		opts.Options.Progress = bar
+	}
 	opts.OnResult = func(r reupload.ItemResult) {
 		writeJSON(out, r)
 		finished++
-		if !*quiet {
+		switch {
+		case bar != nil:
+			bar.finished(resultLine(r, finished, total), r.Status == reupload.StatusFailed)
+		case !*quiet:
 			fmt.Fprintln(e.stderr, resultLine(r, finished, total))
 		}
 	}
 	res, err := c.Batch(ctx, items, opts)
+	if bar != nil {
+		bar.close()
+	}
 	if f, ok := out.(*os.File); ok && out != e.stdout {
 		if serr := f.Sync(); serr != nil && err == nil {
 			return e.fail(fmt.Errorf("--results: %w", serr), false, "")
@@ -207,4 +220,16 @@ func summaryLine(res []reupload.ItemResult, total int, dry bool, err error) stri
 		s += "; run the same command again to retry the failed ones"
 	}
 	return s
+}
+
+// localBytes sums the sizes of the manifest's local files, for the total
+// bar; sources it cannot stat count as they start.
+func localBytes(items []reupload.Item) int64 {
+	var n int64
+	for _, it := range items {
+		if fi, err := os.Stat(it.Source); err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+	}
+	return n
 }

@@ -80,3 +80,78 @@ func eventPrinter(w io.Writer) func(ossupload.Event) {
 		mu.Unlock()
 	}
 }
+
+// batchBar is the one total bar of a batch on a terminal: bytes OSS has
+// confirmed across all media, media done and failed, rate and ETA. Finished
+// media are printed as lines above it.
+type batchBar struct {
+	w                io.Writer
+	mu               sync.Mutex
+	bar              *progressbar.ProgressBar
+	max              int64
+	done, failed, of int
+}
+
+// newBatchBar returns nil unless w is a terminal. total is the bytes the
+// batch is expected to send (sources that cannot be sized add theirs as
+// their uploads start).
+func newBatchBar(w io.Writer, total int64, media int) *batchBar {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	b := &batchBar{w: w, max: max(total, 1), of: media}
+	b.bar = progressbar.NewOptions64(b.max,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowTotalBytes(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100_000_000),
+		progressbar.OptionClearOnFinish(),
+	)
+	b.describe()
+	return b
+}
+
+func (b *batchBar) describe() {
+	b.bar.Describe(fmt.Sprintf("batch: %d/%d done, %d failed", b.done, b.of, b.failed))
+}
+
+// Start implements ossupload.Progress for each media of the batch.
+func (b *batchBar) Start(total, confirmed int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cur := b.bar.State().CurrentNum + total - confirmed; cur > b.max {
+		b.max = cur
+		b.bar.ChangeMax64(b.max)
+	}
+	b.bar.Add64(confirmed)
+}
+
+// PartDone implements ossupload.Progress.
+func (b *batchBar) PartDone(_ int, size int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.bar.Add64(size)
+}
+
+// finished prints a media's line above the bar and updates the counts.
+func (b *batchBar) finished(line string, failed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if failed {
+		b.failed++
+	} else {
+		b.done++
+	}
+	b.bar.Clear()
+	fmt.Fprintln(b.w, line)
+	b.describe()
+	b.bar.RenderBlank()
+}
+
+func (b *batchBar) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.bar.Finish()
+}
