@@ -48,21 +48,7 @@ func (c *Client) Abort(ctx context.Context, mediaID string) (*AbortResult, error
 		return nil, err
 	}
 	res := &AbortResult{MediaID: mediaID, Bucket: cp.Bucket, Object: cp.Key, UploadID: cp.UploadID}
-	up, err := c.ice.RefreshUploadMedia(ctx, mediaID)
-	if err != nil {
-		return nil, err
-	}
-	g := c.grant(up)
-	t := g.Target
-	if t.Bucket != cp.Bucket || t.Key != cp.Key {
-		// The credential is scoped to the media's current object; the
-		// checkpoint names an older one, which it cannot touch.
-		return nil, fmt.Errorf("media %s now lives at oss://%s/%s but its checkpoint names oss://%s/%s; abort that upload (%s) with an account that may", mediaID, t.Bucket, t.Key, cp.Bucket, cp.Key, cp.UploadID)
-	}
-	if c.cfg.OSSEndpoint == "" && cp.Endpoint != "" {
-		t.Endpoint = cp.Endpoint
-	}
-	api, err := ossupload.NewOSSAPI(t, ossupload.StaticCredentials(g.Credentials), ossupload.SDKConfig{})
+	api, err := c.ossFor(ctx, cp)
 	if err != nil {
 		return nil, err
 	}
@@ -91,4 +77,46 @@ func (c *Client) Stale(age time.Duration, now time.Time) ([]*resume.Checkpoint, 
 		}
 	}
 	return out, err
+}
+
+// ossFor returns OSS access to the object a checkpoint names, with a fresh
+// credential from RefreshUploadMedia (scoped to the media's object).
+func (c *Client) ossFor(ctx context.Context, cp *resume.Checkpoint) (ossupload.PartAPI, error) {
+	up, err := c.ice.RefreshUploadMedia(ctx, cp.MediaID)
+	if err != nil {
+		return nil, err
+	}
+	g := c.grant(up)
+	t := g.Target
+	if t.Bucket != cp.Bucket || t.Key != cp.Key {
+		// The credential is scoped to the media's current object; the
+		// checkpoint names an older one, which it cannot touch.
+		return nil, fmt.Errorf("media %s now lives at oss://%s/%s but its checkpoint names oss://%s/%s; abort that upload (%s) with an account that may", cp.MediaID, t.Bucket, t.Key, cp.Bucket, cp.Key, cp.UploadID)
+	}
+	if c.cfg.OSSEndpoint == "" && cp.Endpoint != "" {
+		t.Endpoint = cp.Endpoint
+	}
+	return ossupload.NewOSSAPI(t, ossupload.StaticCredentials(g.Credentials), ossupload.SDKConfig{})
+}
+
+// Confirmed asks OSS (ListParts, every page) which parts of the unfinished
+// upload a checkpoint names it holds. gone reports an upload OSS no longer
+// knows (aborted or completed elsewhere).
+func (c *Client) Confirmed(ctx context.Context, cp *resume.Checkpoint) (parts int, bytes int64, gone bool, err error) {
+	api, err := c.ossFor(ctx, cp)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	listed, err := api.ListParts(ctx, cp.Key, cp.UploadID)
+	var oe *ossupload.OSSError
+	if errors.As(err, &oe) && oe.Code == "NoSuchUpload" {
+		return 0, 0, true, nil
+	}
+	if err != nil {
+		return 0, 0, false, err
+	}
+	for _, p := range listed {
+		bytes += p.Size
+	}
+	return len(listed), bytes, false, nil
 }

@@ -215,6 +215,14 @@ func TestInterruptThenResume(t *testing.T) {
 	if ups := h.em.OSS.Uploads(m.Bucket); len(ups) != 1 {
 		t.Fatalf("%d uploads on OSS, want the 1 to resume", len(ups))
 	}
+	cps, err := h.c.Store().List()
+	if err != nil || len(cps) != 1 {
+		t.Fatalf("checkpoints %d, err %v; want 1", len(cps), err)
+	}
+	onOSS, onOSSBytes, gone, err := h.c.Confirmed(context.Background(), cps[0])
+	if err != nil || gone || onOSS < parts/2 || onOSSBytes != int64(onOSS)*partSize || onOSS < len(cps[0].Parts) {
+		t.Fatalf("OSS holds %d parts (%d bytes, gone %v, err %v); the checkpoint names %d; want >= %d", onOSS, onOSSBytes, gone, err, len(cps[0].Parts), parts/2)
+	}
 
 	opts.OnEvent = nil
 	res, err := h.c.Overwrite(context.Background(), m.MediaID, path, opts)

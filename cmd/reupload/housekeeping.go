@@ -29,6 +29,10 @@ type pendingUpload struct {
 	Created        time.Time `json:"created"`
 	Updated        time.Time `json:"updated"`
 	AgeSeconds     float64   `json:"age_seconds"` // since the last update
+	// With --oss: what OSS itself holds (ListParts), the truth on resume.
+	OSSParts *int   `json:"oss_parts,omitempty"`
+	OSSBytes *int64 `json:"oss_bytes,omitempty"`
+	OSSGone  bool   `json:"oss_gone,omitempty"` // OSS no longer knows the upload
 }
 
 func pending(cp *resume.Checkpoint, now time.Time) pendingUpload {
@@ -41,10 +45,13 @@ func pending(cp *resume.Checkpoint, now time.Time) pendingUpload {
 	return p
 }
 
-func (e *env) status(_ context.Context, args []string) int {
+func (e *env) status(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	stateDir := fs.String("state-dir", "", "where checkpoints live (default: the user cache dir)/reupload")
+	var cf commonFlags
+	cf.register(fs)
+	stateDir := &cf.stateDir
 	asJSON := fs.Bool("json", false, "one JSON object per upload on stdout")
+	askOSS := fs.Bool("oss", false, "also ask OSS (ListParts) what it holds of each upload; needs credentials")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(e.stdout, "usage: reupload status [flags] [MEDIA_ID]\n\nLists unfinished uploads (checkpoints) in the state dir: parts confirmed, age, source.\n\nFlags:")
@@ -74,6 +81,23 @@ func (e *env) status(_ context.Context, args []string) int {
 	if listErr != nil {
 		fmt.Fprintln(e.stderr, "reupload: warning: "+oneLine(listErr.Error()))
 	}
+	if *askOSS && len(list) > 0 {
+		c, err := cf.client()
+		if err != nil {
+			return e.fail(err, false, "")
+		}
+		byID := map[string]*resume.Checkpoint{}
+		for _, cp := range cps {
+			byID[cp.MediaID] = cp
+		}
+		for i := range list {
+			parts, bytes, gone, err := c.Confirmed(ctx, byID[list[i].MediaID])
+			if err != nil {
+				return e.fail(err, *asJSON, list[i].MediaID)
+			}
+			list[i].OSSParts, list[i].OSSBytes, list[i].OSSGone = &parts, &bytes, gone
+		}
+	}
 	if *asJSON {
 		for _, p := range list {
 			writeJSON(e.stdout, p)
@@ -84,8 +108,15 @@ func (e *env) status(_ context.Context, args []string) int {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEDIA_ID\tOBJECT\tUPLOAD_ID\tCONFIRMED\tAGE\tSOURCE")
 		for _, p := range list {
-			fmt.Fprintf(tw, "%s\toss://%s/%s\t%s\t%d parts, %s of %s\t%s\t%s\n", p.MediaID, p.Bucket, p.Object, p.UploadID,
-				p.PartsConfirmed, humanBytes(p.BytesConfirmed), humanBytes(p.Size), humanAge(time.Duration(p.AgeSeconds*float64(time.Second))), p.Source)
+			confirmed := fmt.Sprintf("%d parts, %s of %s", p.PartsConfirmed, humanBytes(p.BytesConfirmed), humanBytes(p.Size))
+			switch {
+			case p.OSSGone:
+				confirmed = "gone from OSS (the next run starts afresh)"
+			case p.OSSParts != nil:
+				confirmed = fmt.Sprintf("%d parts, %s of %s on OSS", *p.OSSParts, humanBytes(*p.OSSBytes), humanBytes(p.Size))
+			}
+			fmt.Fprintf(tw, "%s\toss://%s/%s\t%s\t%s\t%s\t%s\n", p.MediaID, p.Bucket, p.Object, p.UploadID,
+				confirmed, humanAge(time.Duration(p.AgeSeconds*float64(time.Second))), p.Source)
 		}
 		tw.Flush()
 	}
