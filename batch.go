@@ -144,7 +144,7 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 			} else {
 				r = bc.runItem(ctx, it, eo, opts.Force)
 			}
-			r.Line = it.Line
+			r.Line, r.Source = it.Line, DisplaySource(it.Source)
 			report(i, r)
 			return nil
 		})
@@ -193,11 +193,12 @@ func (c *Client) skip(mediaID string, fp resume.Fingerprint) bool {
 
 func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool) ItemResult {
 	start := time.Now()
-	f, src, err := openSource(it.Source)
+	o, err := c.open(ctx, it.Source)
 	if err != nil {
 		return failed(it, start, err)
 	}
-	defer f.Close()
+	defer o.close()
+	src := o.src
 	if opts.PartSize != 0 {
 		if err := ossupload.CheckPartSize(src.Size, opts.PartSize); err != nil {
 			return failed(it, start, &InputError{Field: "--part-size", Err: err})
@@ -215,6 +216,7 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool)
 	if err != nil {
 		return failed(it, start, err)
 	}
+	res.Resumable = o.resumable
 	crc, _ := strconv.ParseUint(res.CRC64, 10, 64)
 	if err := c.store.MarkDone(it.MediaID, resume.DoneRecord{UploadID: res.UploadID, Size: res.Size, CRC64: crc, Source: src.Fingerprint}); err != nil {
 		// The media is overwritten; only the rerun shortcut is lost.
@@ -227,11 +229,12 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool)
 // checkItem is the dry run of one media.
 func (c *Client) checkItem(ctx context.Context, it Item, force bool) ItemResult {
 	start := time.Now()
-	f, src, err := openSource(it.Source)
+	o, err := c.open(ctx, it.Source)
 	if err != nil {
 		return failed(it, start, err)
 	}
-	f.Close()
+	o.close()
+	src := o.src
 	if _, err := c.ice.GetMediaInfo(ctx, it.MediaID); err != nil {
 		return failed(it, start, err)
 	}

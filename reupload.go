@@ -30,6 +30,9 @@ type Config struct {
 	// ICE is an already-built ICE client; when set, Region, Endpoint,
 	// Profile and Credential are not used.
 	ICE ICE
+	// HTTPSource tunes http(s) sources (Overwrite and Batch with a URL);
+	// the zero value has its own client with connect and header timeouts.
+	HTTPSource HTTPSourceOptions
 }
 
 // ICE is the part of the ICE API the pipeline uses. *refresh.Client has it.
@@ -47,6 +50,10 @@ type Options struct {
 	Restart     bool  // ignore any checkpoint and start afresh
 	Progress    ossupload.Progress
 	OnEvent     func(ossupload.Event)
+	// SourceID names the content given to OverwriteReader, so that an
+	// interrupted upload of it can be resumed; "" means not resumable. See
+	// OverwriteReader. Overwrite and OverwriteStream ignore it.
+	SourceID string
 	// Engine overrides engine settings for tests and tuning (NewAPI, Now,
 	// Sleep, Backoff, SDK timeouts); zero fields keep their defaults.
 	Engine ossupload.Options
@@ -64,6 +71,7 @@ type Result struct {
 	CRC64       string        `json:"crc64"` // decimal, as OSS writes x-oss-hash-crc64ecma
 	ETag        string        `json:"etag"`
 	Resumed     bool          `json:"resumed"`
+	Resumable   bool          `json:"resumable"` // a later run could have resumed this upload (false for streams)
 	PartsReused int           `json:"parts_reused"`
 	BytesSent   int64         `json:"bytes_sent"`
 	Refreshes   int           `json:"refreshes"` // RefreshUploadMedia calls after the first
@@ -152,27 +160,19 @@ func openSource(path string) (*os.File, ossupload.Source, error) {
 	return f, src, nil
 }
 
-// Overwrite replaces the source of mediaID with the file at path.
+// Overwrite replaces the source of mediaID with the file at path, or with
+// the file at an http(s) URL read with Range requests (see HTTPSource; a
+// URL is resumable when its server sends an ETag or a Last-Modified).
 func (c *Client) Overwrite(ctx context.Context, mediaID, path string, opts Options) (*Result, error) {
 	if err := refresh.ValidateMediaID(mediaID); err != nil {
 		return nil, &InputError{Field: "MediaId", Err: err}
 	}
-	f, src, err := openSource(path)
+	o, err := c.open(ctx, path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if opts.PartSize != 0 {
-		if err := ossupload.CheckPartSize(src.Size, opts.PartSize); err != nil {
-			return nil, &InputError{Field: "--part-size", Err: err}
-		}
-	}
-	h, err := c.store.Lock(mediaID)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	return c.overwrite(ctx, mediaID, src, h, opts)
+	defer o.close()
+	return c.overwriteSource(ctx, mediaID, o.src, o.resumable, opts)
 }
 
 func (c *Client) overwrite(ctx context.Context, mediaID string, src ossupload.Source, state ossupload.StateStore, opts Options) (*Result, error) {

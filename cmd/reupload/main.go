@@ -18,7 +18,8 @@ func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
 const usage = `usage: reupload <command> [flags] [args]
 
 Commands:
-  put MEDIA_ID FILE    replace the source of one media (resumable, verified)
+  put MEDIA_ID FILE    replace the source of one media (resumable, verified);
+                       FILE may be an http(s) URL, or - for stdin
   batch MANIFEST       replace the sources of many media (CSV or JSONL manifest)
   status [MEDIA_ID]    list unfinished uploads in the state dir
   abort MEDIA_ID       abort an unfinished upload on OSS (or --older-than 7d)

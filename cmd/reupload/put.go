@@ -65,13 +65,14 @@ func (e *env) put(ctx context.Context, args []string) int {
 	pf.register(fs)
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(e.stdout, "usage: reupload put [flags] MEDIA_ID FILE")
+		fmt.Fprintln(e.stdout, "usage: reupload put [flags] MEDIA_ID FILE|URL|-")
+		fmt.Fprintln(e.stdout, "FILE is a local file, URL an http(s) URL read with Range requests, - reads stdin (not resumable).")
 		fs.SetOutput(e.stdout)
 		fs.PrintDefaults()
 		return reupload.ExitOK
 	}
 	if err == nil && len(pos) != 2 {
-		err = usagef("put takes MEDIA_ID and FILE, got %d argument(s); usage: reupload put [flags] MEDIA_ID FILE", len(pos))
+		err = usagef("put takes MEDIA_ID and FILE, got %d argument(s); usage: reupload put [flags] MEDIA_ID FILE|URL|-", len(pos))
 	}
 	var opts reupload.Options
 	if err == nil {
@@ -89,7 +90,17 @@ func (e *env) put(ctx context.Context, args []string) int {
 		opts.Progress = newProgress(e.stderr, "media "+mediaID)
 		opts.OnEvent = eventPrinter(e.stderr)
 	}
-	res, err := c.Overwrite(ctx, mediaID, path, opts)
+	var res *reupload.Result
+	if path == "-" {
+		// stdin cannot be re-read: OverwriteStream spools it, and the
+		// upload cannot be resumed by a later run.
+		if !pf.quiet {
+			fmt.Fprintln(e.stderr, "reupload: reading stdin into a temporary file in the state dir; an upload from stdin is not resumable")
+		}
+		res, err = c.OverwriteStream(ctx, mediaID, e.stdin, opts)
+	} else {
+		res, err = c.Overwrite(ctx, mediaID, path, opts)
+	}
 	if err != nil {
 		return e.fail(err, pf.json, mediaID)
 	}

@@ -1,0 +1,178 @@
+package reupload
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/reupload/reupload/ossupload"
+	"github.com/reupload/reupload/refresh"
+	"github.com/reupload/reupload/resume"
+)
+
+// opened is a source ready for the engine.
+type opened struct {
+	src       ossupload.Source
+	close     func() error
+	resumable bool
+}
+
+// open opens source: an http(s) URL (see HTTPSource) or a local file.
+func (c *Client) open(ctx context.Context, source string) (*opened, error) {
+	if IsURL(source) {
+		hs, err := OpenHTTPSource(ctx, source, c.cfg.HTTPSource)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			return nil, &InputError{Field: "source URL", Err: err}
+		}
+		src := ossupload.Source{R: hs, Size: hs.Size(), Fingerprint: hs.Fingerprint(),
+			Check: func() error { return hs.Check(ctx) }}
+		return &opened{src: src, close: func() error { return nil }, resumable: hs.Resumable()}, nil
+	}
+	f, src, err := openSource(source)
+	if err != nil {
+		return nil, err
+	}
+	return &opened{src: src, close: f.Close, resumable: true}, nil
+}
+
+// DisplaySource is source as messages and results show it: a URL without
+// its user info and query values (RedactURL), a file path as is.
+func DisplaySource(source string) string { return RedactURL(source) }
+
+// OverwriteReader replaces the source of mediaID with the size bytes of r.
+// When r also implements ossupload.RangeOpener (as *HTTPSource does), each
+// part is streamed from one OpenRange call instead of ReadAt calls.
+//
+// Such an upload is resumable only when opts.SourceID names the content:
+// the checkpoint records SourceID and size, and a later call with the same
+// SourceID and size continues it, trusting that r still holds the same
+// bytes (every part is still CRC-64-verified against what OSS received, but
+// a part uploaded by the earlier run is not read again). So SourceID must
+// change whenever the content does: put a version, a content hash or an
+// ETag in it. It is stored in the checkpoint and shown by `reupload status`,
+// so it must not hold a secret. With SourceID empty, the checkpoint gets an
+// identity of its own that no later run matches: an interrupted upload is
+// then aborted by the next run for the media (or by Abort) rather than
+// resumed.
+func (c *Client) OverwriteReader(ctx context.Context, mediaID string, r io.ReaderAt, size int64, opts Options) (*Result, error) {
+	if r == nil {
+		return nil, &InputError{Field: "source", Err: errors.New("nil io.ReaderAt")}
+	}
+	if size < 0 {
+		return nil, &InputError{Field: "source", Err: fmt.Errorf("negative size %d", size)}
+	}
+	fp := resume.Fingerprint{Path: opts.SourceID, Size: size, Sample: sampleOf("reupload source id", opts.SourceID)}
+	if opts.SourceID == "" {
+		fp = onceFingerprint("io.ReaderAt", size)
+	}
+	return c.overwriteSource(ctx, mediaID, ossupload.Source{R: r, Size: size, Fingerprint: fp}, opts.SourceID != "", opts)
+}
+
+// OverwriteStream replaces the source of mediaID with everything r yields
+// until io.EOF; the CLI uses it for `reupload put MEDIA_ID -`.
+//
+// A stream cannot be read twice or at an offset, and parts are uploaded in
+// parallel and retried, so r is first spooled to a temporary file (mode
+// 0600) in the state dir, which is removed when the call returns: the state
+// dir needs room for the whole stream. The upload is not resumable
+// (Result.Resumable is false): a later run gets a new stream and nothing
+// proves that it holds the same bytes, so an interrupted upload is aborted
+// by the next run for the media (or by Abort) rather than resumed.
+func (c *Client) OverwriteStream(ctx context.Context, mediaID string, r io.Reader, opts Options) (*Result, error) {
+	if err := refresh.ValidateMediaID(mediaID); err != nil {
+		return nil, &InputError{Field: "MediaId", Err: err}
+	}
+	if r == nil {
+		return nil, &InputError{Field: "source", Err: errors.New("nil io.Reader")}
+	}
+	// Lock first: a media already being overwritten fails before the whole
+	// stream is read.
+	h, err := c.store.Lock(mediaID)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	f, err := os.CreateTemp(c.store.Dir(), "spool-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("spool the stream: %w", err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	size, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		return nil, fmt.Errorf("spool the stream to %s: %w", c.store.Dir(), err)
+	}
+	if opts.PartSize != 0 {
+		if err := ossupload.CheckPartSize(size, opts.PartSize); err != nil {
+			return nil, &InputError{Field: "--part-size", Err: err}
+		}
+	}
+	src := ossupload.Source{R: f, Size: size, Fingerprint: onceFingerprint("stream", size)}
+	res, err := c.overwrite(ctx, mediaID, src, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	res.Resumable = false
+	return res, nil
+}
+
+// overwriteSource validates, locks the media and uploads src.
+func (c *Client) overwriteSource(ctx context.Context, mediaID string, src ossupload.Source, resumable bool, opts Options) (*Result, error) {
+	if err := refresh.ValidateMediaID(mediaID); err != nil {
+		return nil, &InputError{Field: "MediaId", Err: err}
+	}
+	if opts.PartSize != 0 {
+		if err := ossupload.CheckPartSize(src.Size, opts.PartSize); err != nil {
+			return nil, &InputError{Field: "--part-size", Err: err}
+		}
+	}
+	h, err := c.store.Lock(mediaID)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	res, err := c.overwrite(ctx, mediaID, src, h, opts)
+	if err != nil {
+		return nil, err
+	}
+	res.Resumable = resumable
+	return res, nil
+}
+
+// onceFingerprint identifies a source that no later run can prove to be the
+// same: its random Sample never matches, so the engine still writes a
+// checkpoint (housekeeping can find and abort the upload) but never resumes
+// it.
+func onceFingerprint(name string, size int64) resume.Fingerprint {
+	return resume.Fingerprint{Path: name, Size: size, ModTime: time.Now().UTC(), Sample: onceSample()}
+}
+
+func onceSample() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails since Go 1.24
+	return hex.EncodeToString(b)
+}
+
+// ctxReader stops a copy between reads once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
