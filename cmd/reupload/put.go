@@ -12,7 +12,6 @@ import (
 	"github.com/reupload/reupload"
 	"github.com/reupload/reupload/ossupload"
 	"github.com/reupload/reupload/refresh"
-	"github.com/reupload/reupload/resume"
 )
 
 // commonFlags are the flags every command that talks to ICE shares.
@@ -136,48 +135,29 @@ type errorInfo struct {
 	Hint      string `json:"hint,omitempty"`
 }
 
-// describe turns any error into one line and a hint. It never includes
-// secrets: no error type in this module carries one.
+// describe turns any error into one line, the code and request id the
+// library reports for it (reupload.ErrorCode, shared with batch results),
+// and a hint. It never includes secrets: no error type here carries one.
 func describe(err error) errorInfo {
+	code, requestID := reupload.ErrorCode(err)
+	info := errorInfo{Code: code, RequestID: requestID, Message: oneLine(err.Error())}
 	var (
-		ue  *usageError
-		ie  *reupload.InputError
-		ae  *refresh.APIError
-		oe  *ossupload.OSSError
-		le  *resume.LockedError
-		sc  *ossupload.SourceChangedError
-		ce  *ossupload.CredentialError
-		cke *ossupload.ChecksumError
+		ue *usageError
+		ae *refresh.APIError
+		oe *ossupload.OSSError
 	)
-	info := errorInfo{Code: "Failed", Message: oneLine(err.Error())}
 	switch {
-	case errors.Is(err, context.Canceled):
-		info.Code, info.Message = "Interrupted", "interrupted"
+	case code == "Interrupted":
+		info.Message = "interrupted"
 		info.Hint = "the checkpoint is kept: run the same command again to resume"
 	case errors.As(err, &ue):
-		info.Code = "Usage"
-		info.Hint = "run 'reupload help'"
-	case errors.As(err, &ie):
-		info.Code = "BadInput"
-	case errors.As(err, &le):
-		info.Code = "Locked"
+		info.Code, info.Hint = "Usage", "run 'reupload help'"
 	case errors.As(err, &ae):
-		info.Code, info.RequestID, info.Hint = ae.Code, ae.RequestID, ae.Hint()
-	case errors.As(err, &ce):
-		info.Code = "CredentialRejected"
+		info.Hint = ae.Hint()
+	case code == "CredentialRejected":
 		info.Hint = "the upload credential from RefreshUploadMedia keeps failing; check the clock and the media's storage"
-		if errors.As(err, &oe) {
-			info.RequestID = oe.RequestID
-		}
-	case errors.As(err, &oe):
-		info.Code, info.RequestID = oe.Code, oe.RequestID
-		if oe.Code == "RequestTimeTooSkewed" {
-			info.Hint = "this machine's clock is off by more than 15 minutes; sync it (e.g. with NTP) and run again"
-		}
-	case errors.As(err, &sc):
-		info.Code = "SourceChanged"
-	case errors.As(err, &cke):
-		info.Code = "ChecksumMismatch"
+	case errors.As(err, &oe) && oe.Code == "RequestTimeTooSkewed":
+		info.Hint = "this machine's clock is off by more than 15 minutes; sync it (e.g. with NTP) and run again"
 	}
 	return info
 }
