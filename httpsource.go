@@ -85,9 +85,9 @@ type HTTPSourceError struct {
 
 func (e *HTTPSourceError) Error() string {
 	if e.Status != 0 {
-		return fmt.Sprintf("source %s answered %d %s: %s", e.URL, e.Status, http.StatusText(e.Status), e.Reason)
+		return fmt.Sprintf("%s answered %d %s: %s", e.URL, e.Status, http.StatusText(e.Status), e.Reason)
 	}
-	return "source " + e.URL + ": " + e.Reason
+	return e.URL + ": " + e.Reason
 }
 
 // ErrNoRanges is wrapped by the *HTTPSourceError of a server that does not
