@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -182,7 +183,7 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 func failed(it Item, start time.Time, err error) ItemResult {
 	code, reqID := ErrorCode(err)
 	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusFailed, Seconds: time.Since(start).Seconds(),
-		Code: code, Message: oneLine(err.Error()), RequestID: reqID, Err: err}
+		Code: code, Message: OneLine(err.Error()), RequestID: reqID, Err: err}
 }
 
 // skip reports whether mediaID's done marker matches fp.
@@ -369,19 +370,9 @@ func ErrorCode(err error) (code, requestID string) {
 	return "Failed", ""
 }
 
-func oneLine(s string) string {
-	out := make([]rune, 0, len(s))
-	space := false
-	for _, r := range s {
-		if r == '\n' || r == '\r' || r == '\t' || r == ' ' {
-			space = true
-			continue
-		}
-		if space && len(out) > 0 {
-			out = append(out, ' ')
-		}
-		space = false
-		out = append(out, r)
-	}
-	return string(out)
+// OneLine folds a message onto one line and scrubs anything named like a
+// secret (refresh.Scrub): a last line of defence for text that came from
+// elsewhere, such as a credential provider's error.
+func OneLine(s string) string {
+	return refresh.Scrub(strings.Join(strings.Fields(s), " "))
 }

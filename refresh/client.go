@@ -94,12 +94,12 @@ func New(cfg Config) (*Client, error) {
 	case cfg.Profile != "":
 		p, err := providers.NewCLIProfileCredentialsProviderBuilder().WithProfileName(cfg.Profile).Build()
 		if err != nil {
-			return nil, fmt.Errorf("refresh: profile %q: %w", cfg.Profile, err)
+			return nil, fmt.Errorf("refresh: profile %q: %s", cfg.Profile, Scrub(err.Error()))
 		}
 		cred = credentials.FromCredentialsProvider("cli_profile", p)
 	default:
 		if cred, err = credentials.NewCredential(nil); err != nil {
-			return nil, fmt.Errorf("refresh: default credentials: %w", err)
+			return nil, fmt.Errorf("refresh: default credentials: %s", Scrub(err.Error()))
 		}
 	}
 	c.cred = &checkedCredential{Credential: cred}
@@ -172,7 +172,8 @@ func (c *checkedCredential) GetCredential() (*credentials.CredentialModel, error
 	m, err := c.Credential.GetCredential()
 	c.mu.Unlock()
 	if err != nil {
-		return nil, &credentialError{err}
+		// The provider's text may quote a config file, secrets included.
+		return nil, &credentialError{errors.New(Scrub(err.Error()))}
 	}
 	if m == nil || dara.StringValue(m.AccessKeyId) == "" {
 		return nil, &credentialError{errors.New("the credential provider returned no AccessKey")}

@@ -162,10 +162,7 @@ func describe(err error) errorInfo {
 	return info
 }
 
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\r", " ")
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
-}
+func oneLine(s string) string { return reupload.OneLine(s) }
 
 // fail reports err on stderr (and as JSON on stdout with --json) and returns
 // its exit code.
