@@ -82,7 +82,7 @@ func (e *env) emulator(ctx context.Context, args []string) int {
 		Latency: *latency, ConnBandwidth: bw.v, Faults: faults, QPS: *qps, Logger: logger,
 	})
 	if err != nil {
-		return e.fail(usagef("%v", err), false, "")
+		return e.fail(usagef("%v; run 'reupload emulator -h' for the flags and the fault grammar", err), false, "")
 	}
 	defer em.Close()
 	writeJSON(e.stdout, em.Info())

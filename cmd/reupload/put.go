@@ -151,7 +151,10 @@ func describe(err error) errorInfo {
 		info.Message = "interrupted"
 		info.Hint = "the checkpoint is kept: run the same command again to resume"
 	case errors.As(err, &ue):
-		info.Code, info.Hint = "Usage", "run 'reupload help'"
+		info.Code = "Usage"
+		if !strings.Contains(info.Message, "run 'reupload") {
+			info.Hint = "run 'reupload help'"
+		}
 	case errors.As(err, &ae):
 		info.Hint = ae.Hint()
 	case code == "CredentialRejected":

@@ -245,7 +245,7 @@ func ParseFault(spec string) (Fault, error) {
 			switch {
 			case item == "reset", item == "badcrc":
 				name = item
-			case len(item) == 3 && item[0] >= '1' && item[0] <= '5':
+			case len(item) == 3 && item[0] >= '1' && item[0] <= '9' && item[1] >= '0' && item[1] <= '9' && item[2] >= '0' && item[2] <= '9':
 				name, val = "status", item
 			case item != "" && isCodeWord(item):
 				name, val = "code", item
@@ -277,8 +277,10 @@ func ParseFault(spec string) (Fault, error) {
 			f.Stall, err = time.ParseDuration(val)
 			ok = err == nil && f.Stall > 0
 		case "status":
-			f.Status, ok = posInt(val, 100)
-			ok = ok && f.Status <= 599
+			f.Status, ok = posInt(val, 400) // an injected answer is an error
+			if !ok || f.Status > 599 {
+				return fail("status %q: want an error status, 400..599", val)
+			}
 		case "code":
 			f.Code, ok = val, isCodeWord(val)
 		case "reset":

@@ -3,6 +3,7 @@ package icetest
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -141,6 +142,9 @@ func ParseFault(spec string) (Fault, error) {
 		return Fault{}, fmt.Errorf("icetest: fault %q: missing action", spec)
 	}
 	f := Fault{Action: parts[0]}
+	if f.Action != "*" && !slices.Contains(Actions, f.Action) {
+		return Fault{}, fmt.Errorf("icetest: fault %q: unknown action %q; want * or one of %s", spec, f.Action, strings.Join(Actions, ", "))
+	}
 	for i := 1; i < len(parts); i++ {
 		p := parts[i]
 		key, val, hasVal := strings.Cut(p, "=")
@@ -195,6 +199,9 @@ func ParseFault(spec string) (Fault, error) {
 	}
 	return f, nil
 }
+
+// Actions are the ICE actions the fake serves.
+var Actions = []string{"RefreshUploadMedia", "GetMediaInfo"}
 
 func isStatus(s string) bool {
 	n, err := strconv.Atoi(s)

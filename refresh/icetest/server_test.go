@@ -579,6 +579,7 @@ func TestParseFault(t *testing.T) {
 		{spec: "RefreshUploadMedia:corrupt=zip", err: true},
 		{spec: "RefreshUploadMedia:bogus", err: true},
 		{spec: "RefreshUploadMedia:200", err: true},
+		{spec: "RefreshUploadMdia:nth=1:503", err: true}, // a misspelt action would never fire
 	}
 	for _, tc := range tests {
 		got, err := icetest.ParseFault(tc.spec)
