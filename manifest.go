@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -249,11 +250,39 @@ func sortLines(l []LineError) {
 // manifest: a *BatchError with Invalid set wrapping a *ManifestError whose
 // line numbers are the items' Line, or their 1-based index.
 func ValidateItems(items []Item) error {
-	if bad := checkItems(items); len(bad) > 0 {
-		sortLines(bad)
-		return &BatchError{Invalid: true, Err: &ManifestError{Lines: bad}}
+	return invalid(checkItems(items))
+}
+
+// CheckSources checks that every local source is a regular file here (a URL
+// is probed when its upload starts), reporting like ValidateItems. The CLI
+// calls it before a batch uploads anything: a missing file is the
+// manifest's fault, not a failure that a rerun could cure. A dry run reports
+// unreadable sources per media instead.
+func CheckSources(items []Item) error {
+	var bad []LineError
+	for i, it := range items {
+		if it.Source == "" || IsURL(it.Source) {
+			continue
+		}
+		fi, err := os.Stat(it.Source)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			bad = append(bad, LineError{Line: it.where(i), Problem: "source " + strconv.Quote(it.Source) + ": no such file"})
+		case err != nil:
+			bad = append(bad, LineError{Line: it.where(i), Problem: "source " + strconv.Quote(it.Source) + ": " + err.Error()})
+		case !fi.Mode().IsRegular():
+			bad = append(bad, LineError{Line: it.where(i), Problem: "source " + strconv.Quote(it.Source) + ": not a regular file"})
+		}
 	}
-	return nil
+	return invalid(bad)
+}
+
+func invalid(bad []LineError) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	sortLines(bad)
+	return &BatchError{Invalid: true, Err: &ManifestError{Lines: bad}}
 }
 
 // Shard returns the items of shard k of n: every n-th item starting with

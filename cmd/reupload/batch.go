@@ -82,6 +82,16 @@ func (e *env) batch(ctx context.Context, args []string) int {
 		return e.manifestFail(err)
 	}
 	items = reupload.Shard(items, k, n)
+	// Every line of this shard, sources included, is checked before any
+	// upload starts: a missing file is the manifest's fault, not a failure
+	// a rerun could cure.
+	if err := reupload.CheckSources(items); err != nil && !*dry {
+		var me *reupload.ManifestError
+		if errors.As(err, &me) {
+			me.Name = pos[0]
+		}
+		return e.manifestFail(err)
+	}
 
 	out := e.stdout
 	if *results != "" {
