@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -163,5 +164,100 @@ func TestICEFaults(t *testing.T) {
 				t.Fatal("old object changed")
 			}
 		})
+	}
+}
+
+// leaveUpload interrupts an upload after two parts, leaving a checkpoint and
+// a multipart upload on OSS.
+func leaveUpload(t *testing.T, h *harness, m emulator.Media) string {
+	t.Helper()
+	path, _ := writeFile(t, 1<<20, 13)
+	ctx, cancel := context.WithCancel(context.Background())
+	var n atomic.Int64
+	opts := reupload.Options{PartSize: 256 << 10, Concurrency: 1}
+	opts.OnEvent = func(ev ossupload.Event) {
+		if ev.Kind == ossupload.EventPartDone && n.Add(1) == 2 {
+			cancel()
+		}
+	}
+	if _, err := h.c.Overwrite(ctx, m.MediaID, path, opts); !errors.Is(err, context.Canceled) {
+		t.Fatalf("setup run: %v", err)
+	}
+	if ups := h.em.OSS.Uploads(m.Bucket); len(ups) != 1 {
+		t.Fatalf("setup left %d uploads, want 1", len(ups))
+	}
+	return path
+}
+
+// TestAbortFaults completes the matrix for AbortMultipartUpload: transient
+// faults are retried until the upload is gone; a refusal keeps the
+// checkpoint so that a later abort can try again.
+func TestAbortFaults(t *testing.T) {
+	for _, c := range []struct {
+		spec string
+		ok   bool
+	}{
+		{"AbortMultipartUpload:nth=1:500:InternalError", true},
+		{"AbortMultipartUpload:nth=1:503:ServiceUnavailable", true},
+		{"AbortMultipartUpload:nth=1:reset", true},
+		{"AbortMultipartUpload:nth=1:403:SecurityTokenExpired", false},
+		{"AbortMultipartUpload:times=100:403:AccessDenied", false},
+	} {
+		t.Run(c.spec, func(t *testing.T) {
+			h := newHarness(t, emulator.Config{})
+			m := h.info.Media[0]
+			leaveUpload(t, h, m)
+			if err := h.em.AddFault(c.spec); err != nil {
+				t.Fatal(err)
+			}
+			_, err := h.c.Abort(context.Background(), m.MediaID)
+			ups := h.em.OSS.Uploads(m.Bucket)
+			cps, _ := h.c.Store().List()
+			if c.ok {
+				if err != nil || len(ups) != 0 || len(cps) != 0 {
+					t.Fatalf("err %v, %d uploads and %d checkpoints left; want none", err, len(ups), len(cps))
+				}
+				return
+			}
+			if err == nil || reupload.ExitCode(err) != reupload.ExitFailed || len(ups) != 1 || len(cps) != 1 {
+				t.Fatalf("err %v (exit %d), %d uploads, %d checkpoints; want a failure, exit 1, the upload and its checkpoint kept", err, reupload.ExitCode(err), len(ups), len(cps))
+			}
+			h.em.OSS.ClearFaults()
+			if _, err := h.c.Abort(context.Background(), m.MediaID); err != nil || len(h.em.OSS.Uploads(m.Bucket)) != 0 {
+				t.Fatalf("abort after the fault cleared: %v", err)
+			}
+		})
+	}
+}
+
+// The engine's own abort (a source that changed before Complete) retries
+// transient faults too, so no upload is left behind.
+func TestEngineAbortRetries(t *testing.T) {
+	h := newHarness(t, emulator.Config{})
+	m := h.info.Media[0]
+	path, _ := writeFile(t, 1<<20, 14)
+	if err := h.em.AddFault("AbortMultipartUpload:nth=1:503:ServiceUnavailable"); err != nil {
+		t.Fatal(err)
+	}
+	opts := reupload.Options{PartSize: 256 << 10, Concurrency: 1}
+	fastRetries(&opts)
+	opts.OnEvent = func(ev ossupload.Event) {
+		if ev.Kind == ossupload.EventPartDone && ev.PartNumber == 2 {
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(path, later, later); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	_, err := h.c.Overwrite(context.Background(), m.MediaID, path, opts)
+	var sc *ossupload.SourceChangedError
+	if !errors.As(err, &sc) {
+		t.Fatalf("err = %v, want SourceChangedError", err)
+	}
+	if ups := h.em.OSS.Uploads(m.Bucket); len(ups) != 0 || h.em.OSS.Stats().Requests["AbortMultipartUpload"] != 2 {
+		t.Fatalf("%d uploads left after %d aborts; want 0 after 2", len(ups), h.em.OSS.Stats().Requests["AbortMultipartUpload"])
+	}
+	if !bytes.Equal(h.object(t, m), emulator.OldSource(m.MediaID)) {
+		t.Fatal("old object changed")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reupload/reupload/ossupload"
+	"github.com/reupload/reupload/refresh"
 	"github.com/reupload/reupload/resume"
 )
 
@@ -33,6 +34,9 @@ type AbortResult struct {
 // asks ICE RefreshUploadMedia for a credential to the media's object. A
 // media with no checkpoint is an error wrapping os.ErrNotExist.
 func (c *Client) Abort(ctx context.Context, mediaID string) (*AbortResult, error) {
+	if err := refresh.ValidateMediaID(mediaID); err != nil {
+		return nil, &InputError{Field: "MediaId", Err: err}
+	}
 	h, err := c.store.Lock(mediaID)
 	if err != nil {
 		return nil, err
@@ -52,7 +56,18 @@ func (c *Client) Abort(ctx context.Context, mediaID string) (*AbortResult, error
 	if err != nil {
 		return nil, err
 	}
-	err = api.AbortMultipartUpload(ctx, cp.Key, cp.UploadID)
+	// Transient failures are retried: an abort that gives up leaves parts
+	// costing storage.
+	var backoff ossupload.Backoff
+	for attempt := 1; ; attempt++ {
+		err = api.AbortMultipartUpload(ctx, cp.Key, cp.UploadID)
+		if !ossupload.Transient(err) || attempt == abortAttempts || ctx.Err() != nil {
+			break
+		}
+		if serr := c.sleep(ctx, backoff.Delay(attempt, 0.5)); serr != nil {
+			return nil, serr
+		}
+	}
 	var oe *ossupload.OSSError
 	if errors.As(err, &oe) && oe.Code == "NoSuchUpload" {
 		res.Gone, err = true, nil
@@ -78,6 +93,8 @@ func (c *Client) Stale(age time.Duration, now time.Time) ([]*resume.Checkpoint, 
 	}
 	return out, err
 }
+
+const abortAttempts = 5
 
 // ossFor returns OSS access to the object a checkpoint names, with a fresh
 // credential from RefreshUploadMedia (scoped to the media's object).

@@ -30,6 +30,9 @@ type Config struct {
 	// ICE is an already-built ICE client; when set, Region, Endpoint,
 	// Profile and Credential are not used.
 	ICE ICE
+	// Sleep waits between retries of ICE calls and aborts; nil means a
+	// timer that honours ctx. Tests inject one that returns at once.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// HTTPSource tunes http(s) sources (Overwrite and Batch with a URL);
 	// the zero value has its own client with connect and header timeouts.
 	HTTPSource HTTPSourceOptions
@@ -101,7 +104,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, ice: cfg.ICE}
 	if c.ice == nil {
-		ic, err := refresh.New(refresh.Config{Region: cfg.Region, Endpoint: cfg.Endpoint, Credential: cfg.Credential, Profile: cfg.Profile})
+		ic, err := refresh.New(refresh.Config{Region: cfg.Region, Endpoint: cfg.Endpoint, Credential: cfg.Credential, Profile: cfg.Profile, Sleep: cfg.Sleep})
 		if err != nil {
 			return nil, &InputError{Field: "ICE client", Err: err}
 		}
@@ -113,6 +116,20 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.store = store
 	return c, nil
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.cfg.Sleep != nil {
+		return c.cfg.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // Store is the checkpoint store, for housekeeping.

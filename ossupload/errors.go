@@ -137,6 +137,11 @@ func classify(err error) class {
 	return classFatal
 }
 
+// Transient reports whether err is a failure that sending the same request
+// again may cure (5xx, throttling, resets, timeouts, damaged bytes), for
+// callers that make PartAPI calls outside Upload.
+func Transient(err error) bool { return classify(err) == classRetryable }
+
 // fromSDK turns the SDK's error values into ours.
 func fromSDK(op string, err error) error {
 	if err == nil {

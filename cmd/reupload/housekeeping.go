@@ -208,8 +208,7 @@ func (e *env) abort(ctx context.Context, args []string) int {
 			if errors.Is(err, context.Canceled) {
 				return e.fail(err, false, id)
 			}
-			e.fail(err, false, id)
-			code = reupload.ExitFailed
+			code = max(code, e.fail(err, false, id)) // a bad MediaId is 2, any other failure 1
 			continue
 		}
 		switch {
