@@ -120,7 +120,7 @@ func (c *Client) Close() { c.hc.CloseIdleConnections() }
 func resolveEndpoint(region, endpoint string) (protocol, host string, err error) {
 	if endpoint == "" {
 		if region == "" {
-			return "", "", errors.New("refresh: Config needs a Region (e.g. cn-shanghai) or an Endpoint")
+			return "", "", errors.New("refresh: the region is empty: give a region id such as cn-shanghai (--region), or an endpoint (--endpoint)")
 		}
 		for _, r := range region {
 			if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-') {

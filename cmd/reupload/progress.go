@@ -65,7 +65,7 @@ func eventPrinter(w io.Writer) func(ossupload.Event) {
 		case ossupload.EventResume, ossupload.EventFreshStart:
 			line = ev.Message
 			if ev.Err != nil {
-				line += ": " + oneLine(ev.Err.Error())
+				line = "warning: " + line + ": " + oneLine(ev.Err.Error())
 			}
 		case ossupload.EventAbortFailed, ossupload.EventCheckpointKO:
 			line = "warning: " + ev.Message

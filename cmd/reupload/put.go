@@ -144,6 +144,7 @@ func describe(err error) errorInfo {
 	var (
 		ue *usageError
 		ae *refresh.APIError
+		ce *refresh.CallError
 		oe *ossupload.OSSError
 	)
 	switch {
@@ -155,8 +156,18 @@ func describe(err error) errorInfo {
 		if !strings.Contains(info.Message, "run 'reupload") {
 			info.Hint = "run 'reupload help'"
 		}
+	case strings.Contains(info.Message, "profile is disabled"):
+		info.Hint = "unset ALIBABA_CLOUD_CLI_PROFILE_DISABLED to use aliyun CLI profiles"
+	case strings.Contains(info.Message, "unable to get profile with"):
+		info.Hint = "that profile is not in the aliyun CLI config (~/.aliyun/config.json); create it with 'aliyun configure --profile NAME'"
 	case errors.As(err, &ae):
 		info.Hint = ae.Hint()
+	case errors.As(err, &ce):
+		info.Hint = "ICE could not be reached: check --endpoint or --region, and the network"
+	case strings.Contains(info.Message, "cannot write the checkpoint"):
+		info.Hint = "is --state-dir writable and not full?"
+	case code == "BadInput" && strings.HasPrefix(info.Message, "--state-dir: "):
+		info.Hint = "pass a directory reupload may create and write"
 	case code == "CredentialRejected":
 		info.Hint = "the upload credential from RefreshUploadMedia keeps failing; check the clock and the media's storage"
 	case errors.As(err, &oe) && oe.Code == "RequestTimeTooSkewed":

@@ -125,7 +125,7 @@ func Start(cfg Config) (*Emulator, error) {
 	case cfg.DataDir != "":
 		s, err := osstest.NewDirStorage(cfg.DataDir)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--data %s: %w", cfg.DataDir, err)
 		}
 		store = s
 	}
