@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -17,51 +15,6 @@ import (
 	"github.com/reupload/reupload/internal/emulator"
 	"github.com/reupload/reupload/resume"
 )
-
-// TestBatchScripts runs testdata/batch against an emulator seeded with 50
-// media (TestScripts seeds 2). The environment is TestScripts' plus
-// MEDIA0..MEDIA49.
-func TestBatchScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/batch",
-		Setup: func(env *testscript.Env) error {
-			em, err := emulator.Start(emulator.Config{Media: 50})
-			if err != nil {
-				return err
-			}
-			env.Defer(em.Close)
-			info := em.Info()
-			env.Values["em"] = em
-			env.Setenv("ICE", info.ICEEndpoint)
-			env.Setenv("OSS", info.OSSEndpoint)
-			for i, m := range info.Media {
-				env.Setenv("MEDIA"+strconv.Itoa(i), m.MediaID)
-			}
-			env.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", info.AccessKeyID)
-			env.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", info.AccessKeySecret)
-			env.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
-			env.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
-			env.Setenv("ALIBABA_CLOUD_CONFIG_FILE", filepath.Join(env.WorkDir, "no-aliyun-config.json"))
-			env.Setenv("ALIBABA_CLOUD_CREDENTIALS_FILE", filepath.Join(env.WorkDir, "no-credentials.ini"))
-			env.Setenv("HOME", env.WorkDir)
-			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
-			env.Setenv("STATE", filepath.Join(env.WorkDir, "state"))
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkfile":   cmdMkfile,
-			"object":   cmdObject,
-			"nosecret": cmdNoSecret,
-			"fault":    cmdFault,
-			"manifest": cmdManifest,
-			"icecalls": cmdICECalls,
-			"uploads":  cmdUploads,
-			"results":  cmdResults,
-			"cover":    cmdCover,
-			"backdate": cmdBackdate,
-		},
-	})
-}
 
 // manifest NAME N SIZE [BADLINE...]: a CSV manifest (with header) of the
 // first N seeded media, each with its own SIZE-byte source src-I.mp4.

@@ -40,14 +40,20 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// Each script gets its own emulator; its endpoints, key and first media are
-// in the environment as ICE, OSS, MEDIA (and MEDIA2), with
-// ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET set to the emulator's key.
-func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script",
+// The scripts in testdata/script (bad input, faults, put), testdata/batch
+// and testdata/sources each get their own emulator; its endpoints, key and
+// media are in the environment as ICE, OSS, MEDIA and MEDIA2 (the first two
+// media) and MEDIA0..MEDIAn, with ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET set to
+// the emulator's key and every other credential source switched off.
+func TestScripts(t *testing.T)       { testscript.Run(t, scriptParams("testdata/script", 2)) }
+func TestBatchScripts(t *testing.T)  { testscript.Run(t, scriptParams("testdata/batch", 50)) }
+func TestSourceScripts(t *testing.T) { testscript.Run(t, scriptParams("testdata/sources", 2)) }
+
+func scriptParams(dir string, media int) testscript.Params {
+	return testscript.Params{
+		Dir: dir,
 		Setup: func(env *testscript.Env) error {
-			cfg := emulator.Config{Media: 2}
+			cfg := emulator.Config{Media: media}
 			for _, kv := range env.Vars {
 				if v, ok := strings.CutPrefix(kv, "EMULATOR_STS_TTL="); ok {
 					cfg.STSTTL, _ = time.ParseDuration(v)
@@ -64,6 +70,9 @@ func TestScripts(t *testing.T) {
 			env.Setenv("OSS", info.OSSEndpoint)
 			env.Setenv("MEDIA", info.Media[0].MediaID)
 			env.Setenv("MEDIA2", info.Media[1].MediaID)
+			for i, m := range info.Media {
+				env.Setenv("MEDIA"+strconv.Itoa(i), m.MediaID)
+			}
 			env.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", info.AccessKeyID)
 			env.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", info.AccessKeySecret)
 			env.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
@@ -92,8 +101,19 @@ func TestScripts(t *testing.T) {
 			"mpu":        cmdMPU,
 			"holdlock":   cmdHoldLock,
 			"nofaults":   cmdNoFaults,
+			// batch helpers, in batch_script_test.go
+			"manifest": cmdManifest,
+			"icecalls": cmdICECalls,
+			"uploads":  cmdUploads,
+			"results":  cmdResults,
+			"cover":    cmdCover,
+			"backdate": cmdBackdate,
+			// source helpers, in sources_test.go
+			"serve":   cmdServe,
+			"nospool": cmdNoSpool,
+			"expand":  cmdExpand,
 		},
-	})
+	}
 }
 
 func emu(ts *testscript.TestScript) *emulator.Emulator {

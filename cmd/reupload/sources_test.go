@@ -6,57 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
-
-	"github.com/reupload/reupload/internal/emulator"
 )
-
-// TestSourceScripts runs the scripts for sources beyond a local file (URLs
-// and stdin) with the same environment as TestScripts, plus `serve`.
-func TestSourceScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/sources",
-		Setup: func(env *testscript.Env) error {
-			em, err := emulator.Start(emulator.Config{Media: 2})
-			if err != nil {
-				return err
-			}
-			env.Defer(em.Close)
-			info := em.Info()
-			env.Values["em"] = em
-			for k, v := range map[string]string{
-				"ICE": info.ICEEndpoint, "OSS": info.OSSEndpoint,
-				"MEDIA": info.Media[0].MediaID, "MEDIA2": info.Media[1].MediaID,
-				"ALIBABA_CLOUD_ACCESS_KEY_ID":         info.AccessKeyID,
-				"ALIBABA_CLOUD_ACCESS_KEY_SECRET":     info.AccessKeySecret,
-				"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true",
-				"ALIBABA_CLOUD_CLI_PROFILE_DISABLED":  "true",
-				"ALIBABA_CLOUD_CONFIG_FILE":           filepath.Join(env.WorkDir, "no-aliyun-config.json"),
-				"ALIBABA_CLOUD_CREDENTIALS_FILE":      filepath.Join(env.WorkDir, "no-credentials.ini"),
-				"HOME":                                env.WorkDir,
-				"XDG_CACHE_HOME":                      filepath.Join(env.WorkDir, ".cache"),
-				"STATE":                               filepath.Join(env.WorkDir, "state"),
-			} {
-				env.Setenv(k, v)
-			}
-			if os.Getenv("GORACE") == "" {
-				env.Setenv("GORACE", "atexit_sleep_ms=0")
-			}
-			return nil
-		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkfile":   cmdMkfile,
-			"object":   cmdObject,
-			"nosecret": cmdNoSecret,
-			"onpart":   cmdOnPart,
-			"serve":    cmdServe,
-			"nospool":  cmdNoSpool,
-			"expand":   cmdExpand,
-		},
-	})
-}
 
 // serve VAR [norange]: serve the script's work dir over HTTP on loopback
 // (http.FileServer: Range, Last-Modified, If-Unmodified-Since) and put its
