@@ -197,9 +197,6 @@ func (c *Client) overwrite(ctx context.Context, mediaID string, src ossupload.So
 	eo := opts.Engine
 	eo.PartSize, eo.Concurrency, eo.LimitRate, eo.MD5, eo.Restart = opts.PartSize, opts.Concurrency, opts.LimitRate, opts.MD5, opts.Restart
 	eo.MediaID, eo.State, eo.Progress, eo.OnEvent = mediaID, state, opts.Progress, opts.OnEvent
-	if eo.Logger == nil {
-		eo.Logger = c.cfg.Logger
-	}
 	auth := ossupload.AuthorizerFunc(func(ctx context.Context) (ossupload.Grant, error) {
 		up, err := c.ice.RefreshUploadMedia(ctx, mediaID)
 		if err != nil {

@@ -3,7 +3,6 @@ package ossupload
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -61,7 +60,6 @@ type Options struct {
 
 	Progress Progress                                         // nil means none
 	OnEvent  func(Event)                                      // nil means none; called from several goroutines
-	Logger   *slog.Logger                                     // nil means discard
 	SDK      SDKConfig                                        // for the default NewAPI
 	NewAPI   func(Target, CredentialsSource) (PartAPI, error) // nil means NewOSSAPI
 	Now      func() time.Time                                 // nil means time.Now
@@ -156,9 +154,6 @@ func (o *Options) fill() {
 	}
 	if o.OnEvent == nil {
 		o.OnEvent = func(Event) {}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.NewAPI == nil {
 		sdk := o.SDK
