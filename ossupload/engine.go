@@ -241,7 +241,9 @@ func (r *run) once(ctx context.Context, fresh bool) (*Result, error) {
 	partSize := PartSizeFor(r.src.Size, r.opts.PartSize)
 	st := &state{run: r, api: api, key: t.Key}
 	resumed := false
-	if !fresh {
+	if fresh {
+		st.discard(ctx, t)
+	} else {
 		resumed, err = st.resume(ctx, t, partSize)
 		if err != nil {
 			return nil, err
@@ -374,6 +376,23 @@ func (st *state) reconcile(ctx context.Context, cp *resume.Checkpoint, listed []
 		}
 	}
 	return done
+}
+
+// discard aborts the upload a checkpoint names before a fresh start that
+// was asked for (Options.Restart), so that starting over leaves no parts
+// behind on OSS.
+func (st *state) discard(ctx context.Context, t Target) {
+	if st.run.opts.State == nil {
+		return
+	}
+	cp, err := st.run.opts.State.Load()
+	if err != nil || cp.Bucket != t.Bucket || cp.Key != t.Key {
+		return
+	}
+	st.run.opts.OnEvent(Event{Kind: EventFreshStart, Message: "starting afresh as asked: aborting upload " + cp.UploadID})
+	st.cp = cp
+	st.abort(ctx)
+	st.cp = nil
 }
 
 func sameETag(a, b string) bool {

@@ -692,3 +692,32 @@ func TestAutoConcurrencyUploads(t *testing.T) {
 	}
 	f.mustMatch(t, res)
 }
+
+// Restart starts a new upload and aborts the one the checkpoint named, so
+// that nothing is left behind on OSS.
+func TestRestartAbortsTheOldUpload(t *testing.T) {
+	f := newFixture(t, 4*MinPartSize)
+	f.opts.Concurrency = 1
+	ctx, cancel := context.WithCancel(context.Background())
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		if op == "UploadPart" && n == 2 {
+			cancel()
+			return context.Canceled
+		}
+		return nil
+	}
+	if _, err := f.run(t, ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first run: %v", err)
+	}
+	old := f.store.cp.UploadID
+	f.api.fail = nil
+	f.opts.Restart = true
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if _, left := f.api.uploads[old]; left || res.Resumed || res.UploadID == old || f.api.Calls("AbortMultipartUpload") != 1 {
+		t.Fatalf("old upload %s left %v, resumed %v, new upload %s, aborts %d", old, left, res.Resumed, res.UploadID, f.api.Calls("AbortMultipartUpload"))
+	}
+}
