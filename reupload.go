@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -30,6 +31,11 @@ type Config struct {
 	// ICE is an already-built ICE client; when set, Region, Endpoint,
 	// Profile and Credential are not used.
 	ICE ICE
+	// HTTPClient, when set, carries every request: ICE calls, OSS parts
+	// and http(s) sources (unless HTTPSource.Client names another). It
+	// brings its own timeouts for OSS; ICE calls are still bounded per
+	// attempt. nil means reupload's own transports.
+	HTTPClient *http.Client
 	// Sleep waits between retries of ICE calls and aborts; nil means a
 	// timer that honours ctx. Tests inject one that returns at once.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -104,7 +110,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, ice: cfg.ICE}
 	if c.ice == nil {
-		ic, err := refresh.New(refresh.Config{Region: cfg.Region, Endpoint: cfg.Endpoint, Credential: cfg.Credential, Profile: cfg.Profile, Sleep: cfg.Sleep})
+		ic, err := refresh.New(refresh.Config{Region: cfg.Region, Endpoint: cfg.Endpoint, Credential: cfg.Credential, Profile: cfg.Profile,
+			Sleep: cfg.Sleep, HTTPClient: cfg.HTTPClient})
 		if err != nil {
 			return nil, &InputError{Field: "ICE client", Err: err}
 		}
@@ -197,6 +204,9 @@ func (c *Client) overwrite(ctx context.Context, mediaID string, src ossupload.So
 	eo := opts.Engine
 	eo.PartSize, eo.Concurrency, eo.LimitRate, eo.MD5, eo.Restart = opts.PartSize, opts.Concurrency, opts.LimitRate, opts.MD5, opts.Restart
 	eo.MediaID, eo.State, eo.Progress, eo.OnEvent = mediaID, state, opts.Progress, opts.OnEvent
+	if eo.SDK.HTTPClient == nil {
+		eo.SDK.HTTPClient = c.cfg.HTTPClient
+	}
 	auth := ossupload.AuthorizerFunc(func(ctx context.Context) (ossupload.Grant, error) {
 		up, err := c.ice.RefreshUploadMedia(ctx, mediaID)
 		if err != nil {

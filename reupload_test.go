@@ -7,6 +7,7 @@ import (
 	"hash/crc64"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -344,5 +345,40 @@ func TestNoSecretInCheckpointOrResult(t *testing.T) {
 				t.Fatalf("a secret leaked into %q", text)
 			}
 		}
+	}
+}
+
+// countingRT counts the requests an embedder's http.Client carries.
+type countingRT struct{ n atomic.Int64 }
+
+func (c *countingRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// An embedder's own http.Client carries both the ICE calls and the OSS
+// requests.
+func TestEmbedderHTTPClient(t *testing.T) {
+	h := newHarness(t, emulator.Config{})
+	m := h.info.Media[0]
+	rt := &countingRT{}
+	cred, err := credentials.NewCredential(new(credentials.Config).SetType("access_key").SetAccessKeyId(h.info.AccessKeyID).SetAccessKeySecret(h.info.AccessKeySecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := reupload.New(reupload.Config{Endpoint: h.info.ICEEndpoint, Credential: cred, StateDir: t.TempDir(), HTTPClient: &http.Client{Transport: rt}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, data := writeFile(t, 300<<10, 15)
+	if _, err := c.Overwrite(context.Background(), m.MediaID, path, reupload.Options{PartSize: 100 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.object(t, m), data) {
+		t.Fatal("object differs")
+	}
+	// 1 RefreshUploadMedia + Initiate + 3 parts + Complete
+	if got := rt.n.Load(); got != 6 {
+		t.Fatalf("the embedder's client carried %d requests, want 6", got)
 	}
 }

@@ -25,7 +25,11 @@ type opened struct {
 // open opens source: an http(s) URL (see HTTPSource) or a local file.
 func (c *Client) open(ctx context.Context, source string) (*opened, error) {
 	if IsURL(source) {
-		hs, err := OpenHTTPSource(ctx, source, c.cfg.HTTPSource)
+		hso := c.cfg.HTTPSource
+		if hso.Client == nil {
+			hso.Client = c.cfg.HTTPClient
+		}
+		hs, err := OpenHTTPSource(ctx, source, hso)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)

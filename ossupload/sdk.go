@@ -18,6 +18,10 @@ type SDKConfig struct {
 	ConnectTimeout time.Duration // 0 means 10s
 	IdleTimeout    time.Duration // a read or write that makes no progress this long fails; 0 means 60s
 	UserAgent      string        // "" means "reupload"
+	// HTTPClient sends the requests (a proxy, a custom CA); nil means the
+	// SDK's own transport with ConnectTimeout and IdleTimeout. A caller's
+	// client brings its own timeouts: the SDK applies none to it.
+	HTTPClient *http.Client
 }
 
 // CredentialsSource hands the SDK the current credential on every request,
@@ -114,6 +118,9 @@ func NewOSSAPI(t Target, creds CredentialsSource, cfg SDKConfig) (PartAPI, error
 	}
 	if region != "" {
 		opts = append(opts, oss.AuthVersion(oss.AuthV4), oss.Region(region))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, oss.HTTPClient(cfg.HTTPClient))
 	}
 	client, err := oss.New(u.Scheme+"://"+u.Host, "", "", opts...)
 	if err != nil {

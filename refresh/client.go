@@ -45,6 +45,10 @@ type Config struct {
 	MaxAttempts int                                              // total attempts; 0 = DefaultMaxAttempts; only throttling, 5xx and network errors are retried
 	Sleep       func(ctx context.Context, d time.Duration) error // waits between attempts; nil = a timer that honours ctx
 	Now         func() time.Time                                 // clock for credential expiry; nil = time.Now
+	// HTTPClient sends the calls (a proxy, a custom CA, tracing); nil = our
+	// own, with DefaultConnectTimeout. Each attempt is also bounded by
+	// HTTPTimeout through its context, whatever the client's own timeouts.
+	HTTPClient *http.Client
 }
 
 // Client calls ICE. It is safe for concurrent use.
@@ -52,6 +56,7 @@ type Client struct {
 	host, protocol, region string
 	cred                   credentials.Credential
 	hc                     *http.Client
+	ownClient              bool // hc is ours to close
 	timeout                time.Duration
 	maxAttempts            int
 	sleep                  func(context.Context, time.Duration) error
@@ -107,15 +112,24 @@ func New(cfg Config) (*Client, error) {
 	// Our own http.Client rather than tea's shared pool: the pool's client
 	// has its Timeout rewritten on every call while other calls read it (a
 	// data race under -race), and it can never be closed.
+	if cfg.HTTPClient != nil {
+		c.hc = cfg.HTTPClient
+		return c, nil
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.ResponseHeaderTimeout = c.timeout
 	c.hc = &http.Client{Transport: tr, Timeout: c.timeout}
+	c.ownClient = true
 	return c, nil
 }
 
 // Close releases idle connections. The Client stays usable.
-func (c *Client) Close() { c.hc.CloseIdleConnections() }
+func (c *Client) Close() {
+	if c.ownClient {
+		c.hc.CloseIdleConnections()
+	}
+}
 
 func resolveEndpoint(region, endpoint string) (protocol, host string, err error) {
 	if endpoint == "" {
@@ -344,6 +358,30 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // A fresh openapi.Client per attempt: the SDK client mutates itself during
 // a call (GetRpcHeaders clears Headers), so sharing one would race.
 func (c *Client) once(ctx context.Context, action, mediaID string) (map[string]any, error) {
+	if !c.ownClient {
+		// A caller's client may have no timeout: bound the attempt here,
+		// and report its expiry as the transport timeout it stands for.
+		actx, cancel := context.WithTimeoutCause(ctx, c.timeout, errAttemptTimeout)
+		defer cancel()
+		res, err := c.attempt(actx, action, mediaID)
+		if err != nil && ctx.Err() == nil && context.Cause(actx) == errAttemptTimeout {
+			return nil, &CallError{Action: action, MediaID: mediaID, Err: &url.Error{Op: "Post", URL: c.host, Err: errAttemptTimeout}}
+		}
+		return res, err
+	}
+	return c.attempt(ctx, action, mediaID)
+}
+
+// errAttemptTimeout is an attempt that outlived HTTPTimeout.
+var errAttemptTimeout error = attemptTimeout{}
+
+type attemptTimeout struct{}
+
+func (attemptTimeout) Error() string   { return "no answer within the HTTP timeout" }
+func (attemptTimeout) Timeout() bool   { return true }
+func (attemptTimeout) Temporary() bool { return true }
+
+func (c *Client) attempt(ctx context.Context, action, mediaID string) (map[string]any, error) {
 	timeoutMs := int(c.timeout / time.Millisecond)
 	api, err := openapi.NewClient(&openapi.Config{
 		Endpoint:   dara.String(c.host),

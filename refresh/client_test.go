@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -621,5 +622,51 @@ func BenchmarkRefreshUploadMedia(b *testing.B) {
 		if _, err := c.RefreshUploadMedia(context.Background(), media); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// countingTransport counts the requests a caller's http.Client sends.
+type countingTransport struct {
+	n  atomic.Int64
+	rt http.RoundTripper
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.rt.RoundTrip(r)
+}
+
+// A caller's own http.Client carries the calls, and an attempt through one
+// without any timeout is still bounded by HTTPTimeout, as a retryable
+// transport timeout.
+func TestCallerHTTPClient(t *testing.T) {
+	e := newEnv(t, icetest.Options{})
+	tr := &countingTransport{rt: http.DefaultTransport}
+	c := e.client(t, refresh.Config{HTTPClient: &http.Client{Transport: tr}})
+	if _, err := c.RefreshUploadMedia(context.Background(), media); err != nil {
+		t.Fatal(err)
+	}
+	if tr.n.Load() != 1 {
+		t.Fatalf("the caller's client sent %d requests, want 1", tr.n.Load())
+	}
+
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	c2, err := refresh.New(refresh.Config{Endpoint: hang.URL, Credential: akCredential(t, callerAK, callerSecret),
+		HTTPTimeout: 50 * time.Millisecond, MaxAttempts: 1, HTTPClient: &http.Client{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.RefreshUploadMedia(context.Background(), media)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !refresh.Retryable(err) {
+		t.Fatalf("error %v, want a retryable timeout", err)
 	}
 }
