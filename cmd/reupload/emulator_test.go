@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/reupload/reupload/internal/emulator"
+)
+
+// TestEmulatorCommand drives `reupload emulator` the way a script does: it
+// prints exactly one JSON line on stdout when ready, a `reupload put`
+// against it with the printed key replaces a media's source, and SIGTERM
+// stops it with exit 0 and nothing more on stdout.
+func TestEmulatorCommand(t *testing.T) {
+	dir := t.TempDir()
+	em := exec.Command(os.Args[0], "emulator", "--media", "2", "--data", filepath.Join(dir, "data"))
+	em.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1")
+	stdout, err := em.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	em.Stderr = &stderr
+	if err := em.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer em.Process.Kill()
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("no JSON line: %v; stderr: %s", err, stderr.String())
+	}
+	var info emulator.Info
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&info); err != nil {
+		t.Fatalf("JSON line %q: %v", line, err)
+	}
+	if info.ICEEndpoint == "" || info.OSSEndpoint == "" || info.Region != "cn-shanghai" || info.AccessKeyID == "" || info.AccessKeySecret == "" || len(info.Media) != 2 {
+		t.Fatalf("JSON line lacks fields: %s", line)
+	}
+
+	src := filepath.Join(dir, "new.mp4")
+	data := bytes.Repeat([]byte("new source "), 30000)
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	put := exec.Command(os.Args[0], "put", "--json", "--endpoint", info.ICEEndpoint, "--state-dir", filepath.Join(dir, "state"), info.Media[1].MediaID, src)
+	put.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1", "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true",
+		"ALIBABA_CLOUD_ACCESS_KEY_ID="+info.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+info.AccessKeySecret)
+	res, err := put.Output()
+	if err != nil {
+		t.Fatalf("put: %v: %s", err, res)
+	}
+	var r struct {
+		Status, Object string
+		Size           int64
+	}
+	if err := json.Unmarshal(res, &r); err != nil || r.Status != "done" || r.Object != info.Media[1].Object || r.Size != int64(len(data)) {
+		t.Fatalf("put result %s (%v)", res, err)
+	}
+	// --data persists objects: the new source is on disk under the emulator's directory.
+	var found bool
+	filepath.Walk(filepath.Join(dir, "data"), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Equal(b, data) {
+				found = true
+			}
+		}
+		return nil
+	})
+	if !found {
+		t.Fatal("the new source is not in the --data directory")
+	}
+
+	if err := em.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := out.ReadString(0)
+	if err := em.Wait(); err != nil {
+		t.Fatalf("emulator exit: %v; stderr: %s", err, stderr.String())
+	}
+	if rest != "" {
+		t.Fatalf("stdout after the JSON line: %q", rest)
+	}
+}
