@@ -93,7 +93,7 @@ func report(r *results) []byte {
 	}
 	d := r.Defaults
 	if r.DefSize > 0 {
-		p("| %s | auto | engine, zero Options (8 MiB parts, j=4) | %.1f | %.2f | %.0f | %.0f |\n", sizeName(r.DefSize),
+		p("| %s | auto | engine, zero Options (auto part size and parallelism) | %.1f | %.2f | %.0f | %.0f |\n", sizeName(r.DefSize),
 			rssMiB(d), cpuPerGiB(d, r.DefSize), allocsPerMiB(d, r.DefSize), allocKiBPerMiB(d, r.DefSize))
 	}
 

@@ -290,11 +290,13 @@ type state struct {
 	api PartAPI
 	key string
 
-	mu     sync.Mutex
-	cp     *resume.Checkpoint
-	done   map[int]resume.Part
-	saving bool
-	dirty  bool
+	mu       sync.Mutex
+	cp       *resume.Checkpoint
+	done     map[int]resume.Part
+	saving   bool
+	dirty    bool
+	lastSave time.Time      // of the last checkpoint write
+	saves    sync.WaitGroup // the saver goroutine, while one runs
 }
 
 func (st *state) uploadID() string { return st.cp.UploadID }
@@ -465,20 +467,31 @@ func (st *state) sortedParts() []resume.Part {
 	return ps
 }
 
-// record notes a confirmed part and saves the checkpoint. Saves are
-// coalesced: while one goroutine writes, others only mark the state dirty,
-// and the writer loops until it is clean.
+// checkpointEvery spaces checkpoint writes. The checkpoint is a hint (on
+// resume ListParts is the truth, and a listed part the checkpoint missed is
+// adopted when its ETag is the MD5 of the local bytes), so writing it after
+// every part would only cost: one fsync per part on a worker's path, and a
+// JSON file that grows with the parts, written once per part (quadratic).
+const checkpointEvery = time.Second
+
+// record notes a confirmed part and, at most every checkpointEvery, saves
+// the checkpoint on a goroutine of its own so that no worker waits for the
+// disk. Saves never overlap: while one runs, others only mark the state
+// dirty, and the saver loops until it is clean.
 func (st *state) record(p resume.Part) {
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	st.done[p.Number] = p
 	st.dirty = true
-	if st.saving || st.run.opts.State == nil {
-		st.mu.Unlock()
+	if st.saving || st.run.opts.State == nil || st.run.opts.Now().Sub(st.lastSave) < checkpointEvery {
 		return
 	}
 	st.saving = true
-	st.mu.Unlock()
-	st.saveLoop()
+	st.saves.Add(1)
+	go func() {
+		defer st.saves.Done()
+		st.saveLoop()
+	}()
 }
 
 func (st *state) saveLoop() {
@@ -493,6 +506,7 @@ func (st *state) saveLoop() {
 		cp := *st.cp
 		cp.Parts = st.sortedParts()
 		cp.Updated = st.run.opts.Now()
+		st.lastSave = cp.Updated
 		st.mu.Unlock()
 		if err := st.run.opts.State.Save(&cp); err != nil {
 			st.run.opts.OnEvent(Event{Kind: EventCheckpointKO, Err: err})
@@ -500,13 +514,14 @@ func (st *state) saveLoop() {
 	}
 }
 
-// flush writes any pending checkpoint state.
+// flush waits for a save in progress, then writes what it has not.
 func (st *state) flush() {
+	st.saves.Wait()
 	if st.cp == nil || st.run.opts.State == nil {
 		return
 	}
 	st.mu.Lock()
-	if st.saving || !st.dirty {
+	if !st.dirty {
 		st.mu.Unlock()
 		return
 	}
@@ -594,6 +609,7 @@ func (st *state) sendAll(ctx context.Context, parts []plannedPart) error {
 	spawn(jobs)
 	mu.Unlock()
 	err := g.Wait()
+	st.saves.Wait() // no checkpoint write may land after Complete removed it
 	if err == nil && next.Load() < int64(len(pending)) && ctx.Err() == nil {
 		err = errors.New("ossupload: internal error: workers retired with parts left") // never expected
 	}
@@ -605,7 +621,7 @@ func (st *state) sendAll(ctx context.Context, parts []plannedPart) error {
 
 // Auto concurrency bounds (Options.Concurrency 0).
 const (
-	AutoConcurrencyStart = 8
+	AutoConcurrencyStart = 16
 	AutoConcurrencyMax   = 32
 )
 

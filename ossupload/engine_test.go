@@ -660,7 +660,7 @@ func TestRamp(t *testing.T) {
 		perConn, capacity float64
 		want              int
 	}{
-		{"cpu-bound loopback", 200e6, 600e6, 8},
+		{"cpu-bound loopback", 200e6, 600e6, AutoConcurrencyStart},
 		{"slow connections, fat pipe", 8e6, 1e9, 32},
 		{"slow connections, 120 MB/s pipe", 8e6, 120e6, 16},
 	} {

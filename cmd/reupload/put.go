@@ -46,7 +46,7 @@ func (p *putFlags) register(fs *flag.FlagSet) {
 	p.commonFlags.register(fs)
 	p.partSize.auto = true
 	fs.Var(&p.partSize, "part-size", "part size (auto, or e.g. 8MiB, 64MiB); auto keeps the file within 10,000 parts")
-	fs.Var(&p.jobs, "j", "parts uploaded in parallel: auto (8, doubled up to 32 while throughput rises) or 1..64")
+	fs.Var(&p.jobs, "j", "parts uploaded in parallel: auto (16, doubled up to 32 while throughput rises) or 1..64")
 	fs.Var(&p.limitRate, "limit-rate", "cap upload bandwidth, e.g. 40MiB (per second)")
 	fs.BoolVar(&p.json, "json", false, "print one JSON result object on stdout")
 	fs.BoolVar(&p.quiet, "quiet", false, "print nothing but errors")
