@@ -129,14 +129,7 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) error {
 	if c.cfg.Sleep != nil {
 		return c.cfg.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return ossupload.Sleep(ctx, d)
 }
 
 // Store is the checkpoint store, for housekeeping.

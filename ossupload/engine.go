@@ -867,7 +867,9 @@ func (st *state) complete(ctx context.Context, parts []plannedPart) (*Result, er
 		}
 		return nil, err
 	}
-	if !info.HasCRC {
+	if !info.HasCRC || info.CRC64 != whole {
+		// No CRC in the answer to Complete, or one damaged on its way: what
+		// counts is what the object holds, so ask for it before judging.
 		if err := r.call(ctx, "HeadObject", func(ctx context.Context) error {
 			var err error
 			info, err = st.api.HeadObject(ctx, st.key)
@@ -875,18 +877,10 @@ func (st *state) complete(ctx context.Context, parts []plannedPart) (*Result, er
 		}); err != nil {
 			return nil, fmt.Errorf("verify object: %w", err)
 		}
-	}
-	if info.HasCRC && info.CRC64 != whole {
-		// The answer to Complete may have been damaged on its way; what
-		// counts is what the object holds, so ask again before failing.
-		if err := r.call(ctx, "HeadObject", func(ctx context.Context) error {
-			var err error
-			info, err = st.api.HeadObject(ctx, st.key)
-			return err
-		}); err != nil {
-			return nil, fmt.Errorf("verify object: %w", err)
+		if !info.HasCRC {
+			return nil, errors.New("verify object: OSS reported no CRC-64 for it, so its bytes cannot be checked")
 		}
-		if !info.HasCRC || info.CRC64 != whole || info.Size != r.src.Size {
+		if info.CRC64 != whole || info.Size != r.src.Size {
 			return nil, &ChecksumError{Want: whole, Got: info.CRC64}
 		}
 	}

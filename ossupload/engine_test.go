@@ -41,6 +41,7 @@ type memAPI struct {
 	calls   map[string]int
 	sent    int64
 	badCRC  map[int]int // part number -> times to lie about the CRC
+	noCRC   bool        // Complete and HeadObject report no CRC-64
 }
 
 func newMemAPI(old []byte) *memAPI {
@@ -152,7 +153,7 @@ func (m *memAPI) CompleteMultipartUpload(ctx context.Context, key, id string, pa
 	}
 	m.object = obj
 	delete(m.uploads, id)
-	return ObjectInfo{Size: -1, ETag: `"X-1"`, CRC64: crc64.Checksum(obj, crcTable), HasCRC: true}, nil
+	return ObjectInfo{Size: -1, ETag: `"X-1"`, CRC64: crc64.Checksum(obj, crcTable), HasCRC: !m.noCRC}, nil
 }
 
 func (m *memAPI) AbortMultipartUpload(ctx context.Context, key, id string) error {
@@ -171,7 +172,7 @@ func (m *memAPI) AbortMultipartUpload(ctx context.Context, key, id string) error
 func (m *memAPI) HeadObject(ctx context.Context, key string) (ObjectInfo, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return ObjectInfo{Size: int64(len(m.object)), CRC64: crc64.Checksum(m.object, crcTable), HasCRC: true}, nil
+	return ObjectInfo{Size: int64(len(m.object)), CRC64: crc64.Checksum(m.object, crcTable), HasCRC: !m.noCRC}, nil
 }
 
 func (m *memAPI) Calls(op string) int {
@@ -719,5 +720,16 @@ func TestRestartAbortsTheOldUpload(t *testing.T) {
 	f.mustMatch(t, res)
 	if _, left := f.api.uploads[old]; left || res.Resumed || res.UploadID == old || f.api.Calls("AbortMultipartUpload") != 1 {
 		t.Fatalf("old upload %s left %v, resumed %v, new upload %s, aborts %d", old, left, res.Resumed, res.UploadID, f.api.Calls("AbortMultipartUpload"))
+	}
+}
+
+// An object whose CRC-64 OSS does not report cannot be verified, and the
+// upload says so instead of claiming success.
+func TestObjectWithoutCRCIsAnError(t *testing.T) {
+	f := newFixture(t, 2*MinPartSize)
+	f.api.noCRC = true
+	_, err := f.run(t, context.Background())
+	if err == nil || !strings.Contains(err.Error(), "reported no CRC-64") {
+		t.Fatalf("err = %v, want the unverifiable object reported", err)
 	}
 }
