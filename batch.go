@@ -247,15 +247,12 @@ func (c *Client) checkItem(ctx context.Context, it Item, force bool) ItemResult 
 }
 
 // limitedICE makes every ICE call wait for the batch's rate limiter (when
-// set), and runs one call at a time: credentials-go v1.4.14's default
-// credentials chain (DefaultCredentialsProvider.GetCredentials) writes its
-// cached provider without a lock, so concurrent calls through one
-// refresh.Client race (found by -race in the batch scripts). ICE calls are
-// one per media plus refreshes, so serialising them costs little.
+// set). Calls run concurrently: refresh.Client serialises only the
+// credential lookup that credentials-go's default chain makes unsafely, so
+// one media's throttling backoff never holds up another's refresh.
 type limitedICE struct {
 	ICE
 	lim *rate.Limiter // nil: no limit
-	mu  sync.Mutex
 }
 
 func (l *limitedICE) wait(ctx context.Context) error {
@@ -272,8 +269,6 @@ func (l *limitedICE) RefreshUploadMedia(ctx context.Context, mediaID string) (*r
 	if err := l.wait(ctx); err != nil {
 		return nil, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	return l.ICE.RefreshUploadMedia(ctx, mediaID)
 }
 
@@ -281,8 +276,6 @@ func (l *limitedICE) GetMediaInfo(ctx context.Context, mediaID string) (*refresh
 	if err := l.wait(ctx); err != nil {
 		return nil, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	return l.ICE.GetMediaInfo(ctx, mediaID)
 }
 
