@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,15 @@ func TestChaosKill9(t *testing.T) {
 	if v := os.Getenv("REUPLOAD_CHAOS_KILLS"); v != "" {
 		kills, _ = strconv.Atoi(v)
 	}
+	chaos(t, kills, false)
+}
+
+// TestChaosKill9HTTPSource does the same with the source read from an
+// http(s) URL (Range requests, resumable on Last-Modified): a kill -9 costs
+// no more than the parts in flight there either.
+func TestChaosKill9HTTPSource(t *testing.T) { chaos(t, 2, true) }
+
+func chaos(t *testing.T, kills int, viaHTTP bool) {
 	em, err := emulator.Start(emulator.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -42,9 +53,15 @@ func TestChaosKill9(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	source := path
+	if viaHTTP {
+		srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+		defer srv.Close()
+		source = srv.URL + "/src.mp4"
+	}
 	cmd := func() *exec.Cmd {
 		c := exec.Command(os.Args[0], "put", "--quiet", "--endpoint", info.ICEEndpoint, "--state-dir", filepath.Join(dir, "state"),
-			"--part-size", strconv.Itoa(partSize), "-j", strconv.Itoa(jobs), m.MediaID, path)
+			"--part-size", strconv.Itoa(partSize), "-j", strconv.Itoa(jobs), m.MediaID, source)
 		c.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1", "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true",
 			"ALIBABA_CLOUD_ACCESS_KEY_ID="+info.AccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+info.AccessKeySecret)
 		return c
