@@ -44,8 +44,9 @@ func (e *env) emulator(ctx context.Context, args []string) int {
 	media := fs.Int("media", 1, "media to seed")
 	ttl := fs.Duration("sts-ttl", 3000*time.Second, "lifetime of the upload credentials RefreshUploadMedia hands out")
 	latency := fs.Duration("latency", 0, "latency added to every OSS response")
-	var bw sizeFlag
+	var bw, totalBW sizeFlag
 	fs.Var(&bw, "bandwidth", "per-connection OSS bandwidth cap, e.g. 10MiB (per second)")
+	fs.Var(&totalBW, "total-bandwidth", "OSS bandwidth cap across all connections, e.g. 40MiB (per second)")
 	qps := fs.Float64("qps", 0, "ICE throttling: calls per second per key before Throttling.User (0: none)")
 	var faults faultList
 	fs.Var(&faults, "fault", "inject a fault (repeatable; grammar above)")
@@ -79,7 +80,7 @@ func (e *env) emulator(ctx context.Context, args []string) int {
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	em, err := emulator.Start(emulator.Config{
 		ICEAddr: iceAddr, OSSAddr: ossAddr, DataDir: *data, Media: n, STSTTL: *ttl,
-		Latency: *latency, ConnBandwidth: bw.v, Faults: faults, QPS: *qps, Logger: logger,
+		Latency: *latency, ConnBandwidth: bw.v, TotalBandwidth: totalBW.v, Faults: faults, QPS: *qps, Logger: logger,
 	})
 	if err != nil {
 		return e.fail(usagef("%v; run 'reupload emulator -h' for the flags and the fault grammar", err), false, "")
