@@ -248,6 +248,14 @@ func (r *run) once(ctx context.Context, fresh bool) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if st.finished != nil {
+			if err := r.opts.State.Remove(); err != nil {
+				r.opts.OnEvent(Event{Kind: EventCheckpointKO, Err: err})
+			}
+			res := st.finished
+			res.Refreshes, res.Retries, res.Duration = int(r.refreshes.Load()), int(r.retries.Load()), r.opts.Now().Sub(r.start)
+			return res, nil
+		}
 	}
 	if !resumed {
 		if err := st.initiate(ctx, t, partSize); err != nil {
@@ -293,6 +301,7 @@ type state struct {
 	mu       sync.Mutex
 	cp       *resume.Checkpoint
 	done     map[int]resume.Part
+	finished *Result // set by resume when an earlier run already completed the upload
 	saving   bool
 	dirty    bool
 	lastSave time.Time      // of the last checkpoint write
@@ -341,6 +350,15 @@ func (st *state) resume(ctx context.Context, t Target, partSize int64) (bool, er
 		return err
 	})
 	if classify(err) == classRestart {
+		// Gone: aborted, or completed by a run killed before it could
+		// remove its checkpoint. In the second case the object already
+		// holds exactly these bytes, and nothing needs sending again.
+		if info, ok := st.alreadyThere(ctx, t); ok {
+			st.finished = &Result{UploadID: cp.UploadID, Size: r.src.Size, Parts: len(plan(r.src.Size, cp.PartSize)), CRC64: info.CRC64, ETag: info.ETag,
+				Target: t, PartSize: cp.PartSize, Resumed: true}
+			r.opts.OnEvent(Event{Kind: EventResume, Message: "upload " + cp.UploadID + " was completed by an earlier run: the object already holds this source"})
+			return true, nil
+		}
 		r.opts.OnEvent(Event{Kind: EventFreshStart, Message: "upload " + cp.UploadID + " no longer exists on OSS; starting a fresh one"})
 		return false, nil
 	}
@@ -397,6 +415,24 @@ func (st *state) discard(ctx context.Context, t Target) {
 	st.cp = nil
 }
 
+// alreadyThere reports whether the object already is the source: same
+// size and the CRC-64 of the local bytes (one read of the source, far
+// cheaper than sending it again).
+func (st *state) alreadyThere(ctx context.Context, t Target) (ObjectInfo, bool) {
+	r := st.run
+	var info ObjectInfo
+	err := r.call(ctx, "HeadObject", func(ctx context.Context) error {
+		var err error
+		info, err = st.api.HeadObject(ctx, t.Key)
+		return err
+	})
+	if err != nil || !info.HasCRC || info.Size != r.src.Size {
+		return ObjectInfo{}, false
+	}
+	crc, err := r.crcSection(ctx, 0, r.src.Size, nil)
+	return info, err == nil && crc == info.CRC64
+}
+
 func sameETag(a, b string) bool {
 	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
 }
@@ -417,16 +453,31 @@ func (r *run) openSection(ctx context.Context, off, n int64) (io.ReadCloser, err
 }
 
 func (r *run) hashSection(ctx context.Context, off, n int64) (md5sum []byte, crc uint64, err error) {
-	rc, err := r.openSection(ctx, off, n)
+	h := md5.New()
+	crc, err = r.crcSection(ctx, off, n, h)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer rc.Close()
-	h, c := md5.New(), crc64.New(crcTable)
-	if _, err := io.Copy(io.MultiWriter(h, c), io.LimitReader(rc, n)); err != nil {
-		return nil, 0, err
+	return h.Sum(nil), crc, nil
+}
+
+// crcSection returns the CRC-64 of the source bytes [off, off+n), also
+// writing them to also when it is not nil.
+func (r *run) crcSection(ctx context.Context, off, n int64, also io.Writer) (uint64, error) {
+	rc, err := r.openSection(ctx, off, n)
+	if err != nil {
+		return 0, err
 	}
-	return h.Sum(nil), c.Sum64(), nil
+	defer rc.Close()
+	c := crc64.New(crcTable)
+	w := io.Writer(c)
+	if also != nil {
+		w = io.MultiWriter(c, also)
+	}
+	if _, err := io.Copy(w, io.LimitReader(rc, n)); err != nil {
+		return 0, err
+	}
+	return c.Sum64(), nil
 }
 
 func (st *state) initiate(ctx context.Context, t Target, partSize int64) error {

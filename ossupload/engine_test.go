@@ -733,3 +733,42 @@ func TestObjectWithoutCRCIsAnError(t *testing.T) {
 		t.Fatalf("err = %v, want the unverifiable object reported", err)
 	}
 }
+
+// keepStore ignores Remove, like a run killed between Complete and removing
+// its checkpoint.
+type keepStore struct{ *memStore }
+
+func (keepStore) Remove() error { return nil }
+
+// A run killed after Complete but before it removed its checkpoint leaves a
+// checkpoint whose upload is gone; the rerun finds the object already holds
+// the source and sends nothing again.
+func TestRerunAfterCompleteSendsNothing(t *testing.T) {
+	f := newFixture(t, 5*MinPartSize)
+	f.opts.State = keepStore{f.store}
+	if _, err := f.run(t, context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.store.cp == nil {
+		t.Fatal("setup: no checkpoint left behind")
+	}
+	parts := f.api.Calls("UploadPart")
+	f.opts.State = f.store
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if f.api.Calls("UploadPart") != parts || f.api.Calls("InitiateMultipartUpload") != 1 || !res.Resumed {
+		t.Fatalf("rerun sent %d parts and initiated %d uploads (resumed %v); want nothing sent", f.api.Calls("UploadPart")-parts, f.api.Calls("InitiateMultipartUpload")-1, res.Resumed)
+	}
+	// A different object (another source) is not mistaken for done.
+	f.store.cp = &resume.Checkpoint{Version: resume.Version, MediaID: "m1", Endpoint: "http://127.0.0.1:1", Bucket: "b", Key: "k", UploadID: "GONE", PartSize: MinPartSize, Source: f.source().Fingerprint}
+	f.api.object = []byte("something else")
+	if _, err := f.run(t, context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if f.api.Calls("UploadPart") != 2*parts {
+		t.Fatalf("a foreign object was taken for this source: %d parts sent", f.api.Calls("UploadPart")-parts)
+	}
+}
