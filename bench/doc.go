@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command bench measures reupload's multipart engine against the official
 // SDK's Bucket.UploadFile and against a raw parallel PUT loop, on one
 // osstest server with discard storage, and writes bench/RESULTS.md.
