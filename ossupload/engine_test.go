@@ -21,6 +21,7 @@ import (
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 	"go.uber.org/goleak"
+	"golang.org/x/time/rate"
 
 	"github.com/reupload/reupload/resume"
 )
@@ -770,5 +771,43 @@ func TestRerunAfterCompleteSendsNothing(t *testing.T) {
 	}
 	if f.api.Calls("UploadPart") != 2*parts {
 		t.Fatalf("a foreign object was taken for this source: %d parts sent", f.api.Calls("UploadPart")-parts)
+	}
+}
+
+// The rate limit is paid for every byte a part sends, and no read takes
+// more than the limiter's burst at once.
+func TestPartReaderPaysTheRateLimit(t *testing.T) {
+	lim := rate.NewLimiter(rate.Limit(1), 1000) // 1 byte/s: no refill worth counting during the test
+	data := bytes.Repeat([]byte("x"), 800)
+	pr := &partReader{ctx: context.Background(), r: bytes.NewReader(data), left: int64(len(data)), crc: crc64.New(crcTable), limiter: lim}
+	buf := make([]byte, 4096)
+	total := 0
+	for {
+		n, err := pr.Read(buf)
+		if n > lim.Burst() {
+			t.Fatalf("read %d bytes at once, over the burst of %d", n, lim.Burst())
+		}
+		total += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, crc, err := pr.close()
+	if total != 800 || left != 0 || err != nil || crc != crc64.Checksum(data, crcTable) {
+		t.Fatalf("read %d bytes, %d left, err %v, crc %d", total, left, err, crc)
+	}
+	if tokens := lim.Tokens(); tokens > 201 || tokens < 199 {
+		t.Fatalf("limiter has %.1f tokens left, want ~200: not every byte was paid for", tokens)
+	}
+	// A part bigger than the remaining budget waits for it, and gives up
+	// when its context ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	pr = &partReader{ctx: ctx, r: bytes.NewReader(data), left: int64(len(data)), crc: crc64.New(crcTable), limiter: lim}
+	if _, err := io.ReadAll(pr); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the cancelled context", err)
 	}
 }

@@ -28,10 +28,10 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	size := sizeFlag{v: 48 << 20}
 	fs.Var(&size, "size", "size of the sample file")
-	ttl := fs.Duration("sts-ttl", 2*time.Second, "upload credential lifetime (short, so a refresh happens mid-upload)")
+	ttl := fs.Duration("sts-ttl", time.Minute, "upload credential lifetime, in the demo's emulated time")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(e.stdout, "usage: reupload demo [--size 48MiB] [--sts-ttl 2s]")
+		fmt.Fprintln(e.stdout, "usage: reupload demo [--size 48MiB] [--sts-ttl 1m]")
 		return reupload.ExitOK
 	}
 	if err == nil && len(pos) > 0 {
@@ -39,6 +39,9 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	}
 	if err == nil && (size.v < 4<<20 || size.v > 1<<30) {
 		err = usagef("--size %s: want 4MiB..1GiB", humanBytes(size.v))
+	}
+	if err == nil && (*ttl < 10*time.Second || *ttl > time.Hour) {
+		err = usagef("--sts-ttl %s: want 10s..1h", *ttl)
 	}
 	if err != nil {
 		return e.fail(err, false, "")
@@ -49,9 +52,19 @@ func (e *env) demo(ctx context.Context, args []string) int {
 	return reupload.ExitOK
 }
 
+// demoClock is the demo's emulated time, shared by the emulator and the
+// engine: it moves only when a part is done, so the credential expires
+// mid-upload however fast or slow this machine is.
+type demoClock struct{ ns atomic.Int64 }
+
+func (c *demoClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *demoClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
 func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error {
 	say := func(format string, args ...any) { fmt.Fprintf(e.stdout, format+"\n", args...) }
-	em, err := emulator.Start(emulator.Config{STSTTL: ttl})
+	clock := &demoClock{}
+	clock.ns.Store(time.Now().UnixNano())
+	em, err := emulator.Start(emulator.Config{STSTTL: ttl, Now: clock.Now})
 	if err != nil {
 		return err
 	}
@@ -77,7 +90,12 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return err
 	}
-	say("2. wrote a %s sample file; upload credentials live %s, so they must be refreshed mid-upload", humanBytes(size), ttl)
+	// About 48 parts, each taking an eighth of the credential's lifetime in
+	// emulated time: the credential is due for a refresh every ~7 parts.
+	partSize := max(ossupload.MinPartSize, size/48)
+	parts := int((size + partSize - 1) / partSize)
+	step := ttl / 8
+	say("2. wrote a %s sample file (%d parts); upload credentials live %s and each part takes %s of emulated time, so they are refreshed mid-upload", humanBytes(size), parts, ttl, step)
 
 	cred, err := staticCredential(info.AccessKeyID, info.AccessKeySecret)
 	if err != nil {
@@ -87,10 +105,13 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	if err != nil {
 		return err
 	}
-	const partSize = 1 << 20
-	parts := int((size + partSize - 1) / partSize)
 	var refreshes atomic.Int64
-	opts := reupload.Options{PartSize: partSize, Concurrency: 4, LimitRate: 8 << 20}
+	opts := reupload.Options{PartSize: partSize, Concurrency: 1}
+	opts.Engine.Now = clock.Now
+	refreshed := func() {
+		refreshes.Add(1)
+		say("   refreshed the upload credential mid-upload (RefreshUploadMedia again, same upload ID)")
+	}
 
 	// Run 1: interrupted after ~40 % of the parts, as a Ctrl-C would.
 	cctx, cancel := context.WithCancel(ctx)
@@ -99,12 +120,12 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	opts.OnEvent = func(ev ossupload.Event) {
 		switch ev.Kind {
 		case ossupload.EventPartDone:
+			clock.Advance(step)
 			if done.Add(1) == int64(parts*2/5) {
 				cancel()
 			}
 		case ossupload.EventRefresh:
-			refreshes.Add(1)
-			say("   refreshed the upload credential mid-upload (RefreshUploadMedia again, same upload ID)")
+			refreshed()
 		}
 	}
 	_, err = c.Overwrite(cctx, m.MediaID, path, opts)
@@ -120,9 +141,10 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	// Run 2: the same call resumes from the checkpoint.
 	opts.OnEvent = func(ev ossupload.Event) {
 		switch ev.Kind {
+		case ossupload.EventPartDone:
+			clock.Advance(step)
 		case ossupload.EventRefresh:
-			refreshes.Add(1)
-			say("   refreshed the upload credential mid-upload (RefreshUploadMedia again, same upload ID)")
+			refreshed()
 		case ossupload.EventResume:
 			say("   %s", ev.Message)
 		}
@@ -131,7 +153,7 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	if err != nil {
 		return err
 	}
-	say("4. resumed: %d parts were already on OSS, %s sent this time, %d credential refresh(es) in all", res.PartsReused, humanBytes(res.BytesSent), refreshes.Load())
+	say("4. resumed: %d parts were already on OSS, %s sent this time, %d credential refresh(es) in all, no part failed", res.PartsReused, humanBytes(res.BytesSent), refreshes.Load())
 	got, err := em.OSS.ReadObject(m.Bucket, m.Object)
 	if err != nil {
 		return err
@@ -141,6 +163,9 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	}
 	if refreshes.Load() == 0 {
 		return errors.New("no credential refresh happened; the demo is meant to show one")
+	}
+	if n := em.OSS.Stats().Errors["SecurityTokenExpired"]; n != 0 || res.Retries != 0 {
+		return fmt.Errorf("%d requests met an expired credential and %d were retried; the refresh is meant to come first", n, res.Retries)
 	}
 	say("5. verified: oss://%s/%s now holds the new %s byte for byte (CRC-64 %s); MediaId %s unchanged", res.Bucket, res.Object, humanBytes(res.Size), res.CRC64, res.MediaID)
 	say("   RefreshUploadMedia was called %d times in all", em.ICE.Calls("RefreshUploadMedia"))
