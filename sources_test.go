@@ -266,7 +266,7 @@ func TestHTTPSourceTransientFailures(t *testing.T) {
 	srv.failNext.Store(2)
 	srv.stallGet.Store(1)
 	c, err := reupload.New(reupload.Config{ICE: h.c.ICE(), StateDir: h.state,
-		HTTPSource: reupload.HTTPSourceOptions{IdleTimeout: 50 * time.Millisecond}})
+		HTTPSource: reupload.HTTPSourceOptions{IdleTimeout: time.Second}}) // long enough that only the stalled body trips it, even on a loaded machine
 	if err != nil {
 		t.Fatal(err)
 	}
