@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"hash/crc64"
 	"io"
 	"io/fs"
 	"slices"
@@ -22,10 +21,9 @@ import (
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
+	"github.com/reupload/reupload/internal/crc64x"
 	"github.com/reupload/reupload/resume"
 )
-
-var crcTable = crc64.MakeTable(crc64.ECMA)
 
 // Source is what gets uploaded.
 type Source struct {
@@ -469,7 +467,7 @@ func (r *run) crcSection(ctx context.Context, off, n int64, also io.Writer) (uin
 		return 0, err
 	}
 	defer rc.Close()
-	c := crc64.New(crcTable)
+	c := crc64x.New()
 	w := io.Writer(c)
 	if also != nil {
 		w = io.MultiWriter(c, also)
@@ -788,7 +786,7 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 		return resume.Part{}, fmt.Errorf("read part %d: %w", p.Number, err)
 	}
 	defer src.Close()
-	body := &partReader{ctx: ctx, r: src, left: p.Size, crc: crc64.New(crcTable), limiter: r.limiter}
+	body := &partReader{ctx: ctx, r: src, left: p.Size, crc: crc64x.New(), limiter: r.limiter}
 	in.Body = body
 	began := r.opts.Now()
 	out, err := st.api.UploadPart(ctx, in)

@@ -28,6 +28,10 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// crcTable is hash/crc64's: the tests check the engine (which uses
+// internal/crc64x) against the standard library.
+var crcTable = crc64.MakeTable(crc64.ECMA)
+
 // memAPI is a small in-memory PartAPI double that checks credentials the way
 // OSS does: a request signed with a credential older than the newest issued
 // one, or past its expiry, is answered SecurityTokenExpired.

@@ -4,7 +4,6 @@ import (
 	"crypto/md5"
 	"errors"
 	"fmt"
-	"hash/crc64"
 	"io"
 	"io/fs"
 	"mime"
@@ -17,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"unicode/utf8"
+
+	"github.com/reupload/reupload/internal/crc64x"
 )
 
 // dirStorage keeps each object as the file DIR/bucket/key, so tests can look
@@ -296,7 +297,7 @@ func describeFile(f *os.File, key string) (ObjectAttrs, error) {
 		return ObjectAttrs{}, errNotExist // a directory made for longer keys
 	}
 	h := md5.New()
-	c := crc64.New(crcTable)
+	c := crc64x.New()
 	if _, err := io.Copy(io.MultiWriter(h, c), io.NewSectionReader(f, 0, fi.Size())); err != nil {
 		return ObjectAttrs{}, err
 	}

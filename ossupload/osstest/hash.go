@@ -7,11 +7,9 @@ import (
 	"hash/crc64"
 	"io"
 	"strings"
-)
 
-// crcTable is the SDK's table: Go's crc64.Update over it is CRC-64/XZ, the
-// value OSS sends in x-oss-hash-crc64ecma.
-var crcTable = crc64.MakeTable(crc64.ECMA)
+	"github.com/reupload/reupload/internal/crc64x"
+)
 
 // quotedHex is an ETag: the digest in upper-case hex, in double quotes.
 func quotedHex(sum []byte) string {
@@ -35,7 +33,7 @@ func (h *hashingReader) Read(p []byte) (int, error) {
 	n, err := h.r.Read(p)
 	if n > 0 {
 		h.md5.Write(p[:n])
-		h.crc = crc64.Update(h.crc, crcTable, p[:n])
+		h.crc = crc64x.Update(h.crc, p[:n])
 		h.n += int64(n)
 	}
 	return n, err
