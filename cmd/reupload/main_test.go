@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -22,7 +24,10 @@ func TestMain(m *testing.M) {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	testscript.Main(m, map[string]func(){
-		"reupload": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"reupload": func() {
+			stdout, stderr := transcribed()
+			os.Exit(run(os.Args[1:], os.Stdin, stdout, stderr))
+		},
 		// reupload-exit N ARGS… runs reupload ARGS… and succeeds only if it
 		// exits with exactly N, so scripts pin every documented exit code.
 		"reupload-exit": func() {
@@ -31,12 +36,57 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, "usage: reupload-exit CODE ARGS...")
 				os.Exit(99)
 			}
-			if got := run(os.Args[2:], os.Stdin, os.Stdout, os.Stderr); got != want {
+			stdout, stderr := transcribed()
+			if got := run(os.Args[2:], os.Stdin, stdout, stderr); got != want {
 				fmt.Fprintf(os.Stderr, "exit code %d, want %d\n", got, want)
 				os.Exit(1)
 			}
 			os.Exit(0)
 		},
+	})
+}
+
+// transcribed returns the CLI's stdout and stderr, also appended to the
+// file $REUPLOAD_TEST_TRANSCRIPT names, so that a script's every output can
+// be searched for secrets when it ends, not only the last command's.
+func transcribed() (io.Writer, io.Writer) {
+	path := os.Getenv("REUPLOAD_TEST_TRANSCRIPT")
+	if path == "" {
+		return os.Stdout, os.Stderr
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "transcript:", err)
+		os.Exit(98)
+	}
+	// f stays open until the process exits, which is right after run.
+	return io.MultiWriter(os.Stdout, f), io.MultiWriter(os.Stderr, f)
+}
+
+// noSecretAnywhere fails the script if any secret the emulator handed out
+// (STS AccessKeySecret and SecurityToken, raw UploadAuth, the caller's
+// secret) appears in what any reupload command printed, or in any file the
+// script left (state dir, results, spools). Data files over 4 MiB are
+// skipped: reupload writes none that large but the sources.
+func noSecretAnywhere(env *testscript.Env, em *emulator.Emulator) {
+	secrets := em.IssuedSecrets()
+	filepath.WalkDir(env.WorkDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if fi, err := d.Info(); err != nil || fi.Size() > 4<<20 {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		for _, s := range secrets {
+			if s != "" && bytes.Contains(b, []byte(s)) {
+				env.T().Fatal("a secret the emulator issued appears in " + strings.TrimPrefix(p, env.WorkDir))
+			}
+		}
+		return nil
 	})
 }
 
@@ -82,6 +132,8 @@ func scriptParams(dir string, media int) testscript.Params {
 			env.Setenv("HOME", env.WorkDir)
 			env.Setenv("XDG_CACHE_HOME", filepath.Join(env.WorkDir, ".cache"))
 			env.Setenv("STATE", filepath.Join(env.WorkDir, "state"))
+			env.Setenv("REUPLOAD_TEST_TRANSCRIPT", filepath.Join(env.WorkDir, ".transcript"))
+			env.Defer(func() { noSecretAnywhere(env, em) })
 			// Under -race every child otherwise sleeps 1 s at exit
 			// (atexit_sleep_ms), which makes 70 exec cases take a minute.
 			if os.Getenv("GORACE") == "" {

@@ -78,11 +78,13 @@ func (r *recorder) IssueToken(bucket, object string, ttl time.Duration) (string,
 }
 
 // IssuedSecrets lists every STS AccessKeySecret and SecurityToken handed
-// out so far, plus the caller key's secret.
+// out so far, every raw UploadAuth that carried them, and the caller key's
+// secret: what must never appear in any output, log or checkpoint.
 func (e *Emulator) IssuedSecrets() []string {
 	e.issued.mu.Lock()
-	defer e.issued.mu.Unlock()
-	return append([]string{e.info.AccessKeySecret}, e.issued.secrets...)
+	out := append([]string{e.info.AccessKeySecret}, e.issued.secrets...)
+	e.issued.mu.Unlock()
+	return append(out, e.ICE.IssuedUploadAuths()...)
 }
 
 // AddFault injects a fault given in the --fault grammar: specs naming an

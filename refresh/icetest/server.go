@@ -102,14 +102,16 @@ type Server struct {
 	ts   *httptest.Server
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	keys     map[string]*accessKey
-	media    map[string]*mediaRecord
-	calls    map[string]int
-	faults   []*faultState
-	nonces   map[string]time.Time
-	nonceQ   []nonceEntry
-	limiters map[string]*rate.Limiter
+	mu    sync.Mutex
+	keys  map[string]*accessKey
+	media map[string]*mediaRecord
+	calls map[string]int
+	// uploadAuths are the raw UploadAuth blobs handed out, for leak tests.
+	uploadAuths []string
+	faults      []*faultState
+	nonces      map[string]time.Time
+	nonceQ      []nonceEntry
+	limiters    map[string]*rate.Limiter
 }
 
 // NewServer starts a fake ICE endpoint listening at once on opts.Addr.
@@ -202,6 +204,14 @@ func (s *Server) AddMedia(m Media) {
 	s.mu.Lock()
 	s.media[m.ID] = &mediaRecord{Media: m, created: now, modified: now}
 	s.mu.Unlock()
+}
+
+// IssuedUploadAuths returns every raw (Base64) UploadAuth handed out so
+// far, so that tests can prove none appears in any output or file.
+func (s *Server) IssuedUploadAuths() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.uploadAuths...)
 }
 
 // Calls counts requests naming action, whether they succeeded or failed
@@ -378,6 +388,11 @@ func (s *Server) refreshUploadMedia(_ *http.Request, params url.Values, f *Fault
 		"Region":          s.opts.Region,
 	}
 	addrB64, authB64 := b64JSON(address), b64JSON(auth)
+	defer func() {
+		s.mu.Lock()
+		s.uploadAuths = append(s.uploadAuths, b64JSON(auth), authB64)
+		s.mu.Unlock()
+	}()
 	if f != nil {
 		switch f.Corrupt {
 		case CorruptBase64:
