@@ -193,6 +193,15 @@ func (c *Client) Overwrite(ctx context.Context, mediaID, path string, opts Optio
 }
 
 func (c *Client) overwrite(ctx context.Context, mediaID string, src ossupload.Source, state ossupload.StateStore, opts Options) (*Result, error) {
+	return c.run(ctx, mediaID, state, opts, func(auth ossupload.Authorizer, eo ossupload.Options) (*ossupload.Result, error) {
+		return ossupload.Upload(ctx, auth, src, eo)
+	})
+}
+
+// run wires one media to the engine: its options, an Authorizer that asks
+// ICE RefreshUploadMedia, and the engine's result in this package's terms.
+func (c *Client) run(ctx context.Context, mediaID string, state ossupload.StateStore, opts Options,
+	upload func(ossupload.Authorizer, ossupload.Options) (*ossupload.Result, error)) (*Result, error) {
 	start := time.Now()
 	eo := opts.Engine
 	eo.PartSize, eo.Concurrency, eo.LimitRate, eo.MD5, eo.Restart = opts.PartSize, opts.Concurrency, opts.LimitRate, opts.MD5, opts.Restart
@@ -207,7 +216,7 @@ func (c *Client) overwrite(ctx context.Context, mediaID string, src ossupload.So
 		}
 		return c.grant(up), nil
 	})
-	res, err := ossupload.Upload(ctx, auth, src, eo)
+	res, err := upload(auth, eo)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/reupload/reupload/ossupload"
@@ -83,13 +82,17 @@ func (c *Client) OverwriteReader(ctx context.Context, mediaID string, r io.Reade
 // OverwriteStream replaces the source of mediaID with everything r yields
 // until io.EOF; the CLI uses it for `reupload put MEDIA_ID -`.
 //
-// A stream cannot be read twice or at an offset, and parts are uploaded in
-// parallel and retried, so r is first spooled to a temporary file (mode
-// 0600) in the state dir, which is removed when the call returns: the state
-// dir needs room for the whole stream. The upload is not resumable
+// A stream cannot be read twice or at an offset, so it is read part by part
+// into memory (ossupload.UploadStream): at most Concurrency+1 parts are held
+// (Concurrency 0 means 4), each until OSS has confirmed it, so a failed part
+// is re-sent from memory and memory stays within (Concurrency+1) × PartSize
+// however long the stream. The length is unknown in advance, so the part
+// size is not raised to fit 10,000 parts: PartSize (0 means 8 MiB) bounds
+// the stream at 10,000 parts of it. The upload is not resumable
 // (Result.Resumable is false): a later run gets a new stream and nothing
-// proves that it holds the same bytes, so an interrupted upload is aborted
-// by the next run for the media (or by Abort) rather than resumed.
+// proves that it holds the same bytes, so a failed or interrupted upload is
+// aborted, and one whose process died is aborted by the next run for the
+// media (or by Abort).
 func (c *Client) OverwriteStream(ctx context.Context, mediaID string, r io.Reader, opts Options) (*Result, error) {
 	if err := refresh.ValidateMediaID(mediaID); err != nil {
 		return nil, &InputError{Field: "MediaId", Err: err}
@@ -97,33 +100,21 @@ func (c *Client) OverwriteStream(ctx context.Context, mediaID string, r io.Reade
 	if r == nil {
 		return nil, &InputError{Field: "source", Err: errors.New("nil io.Reader")}
 	}
-	// Lock first: a media already being overwritten fails before the whole
-	// stream is read.
+	if opts.PartSize != 0 {
+		if err := ossupload.CheckPartSize(0, opts.PartSize); err != nil {
+			return nil, &InputError{Field: "--part-size", Err: err}
+		}
+	}
 	h, err := c.store.Lock(mediaID)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	f, err := os.CreateTemp(c.store.Dir(), "spool-*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("spool the stream: %w", err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	size, err := io.Copy(f, &ctxReader{ctx: ctx, r: r})
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-		return nil, fmt.Errorf("spool the stream to %s: %w", c.store.Dir(), err)
-	}
-	if opts.PartSize != 0 {
-		if err := ossupload.CheckPartSize(size, opts.PartSize); err != nil {
-			return nil, &InputError{Field: "--part-size", Err: err}
-		}
-	}
-	src := ossupload.Source{R: f, Size: size, Fingerprint: onceFingerprint("stream", size)}
-	res, err := c.overwrite(ctx, mediaID, src, h, opts)
+	fp := onceFingerprint("stream", 0)
+	in := &ctxReader{ctx: ctx, r: r}
+	res, err := c.run(ctx, mediaID, h, opts, func(auth ossupload.Authorizer, eo ossupload.Options) (*ossupload.Result, error) {
+		return ossupload.UploadStream(ctx, auth, in, fp, eo)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,18 +366,13 @@ func TestOverwriteStream(t *testing.T) {
 	if res.Resumable || res.Parts != 5 || !bytes.Equal(h.object(t, m), data) {
 		t.Fatalf("result %+v: want 5 parts, not resumable", res)
 	}
-	spools, _ := filepath.Glob(filepath.Join(h.state, "spool-*"))
-	if len(spools) != 0 {
-		t.Fatalf("spool files left: %v", spools)
-	}
-	// A failing stream uploads nothing and leaves nothing.
+	// A failing stream replaces nothing and leaves no upload behind.
 	_, err = h.c.OverwriteStream(context.Background(), m.MediaID, &failingReader{}, reupload.Options{})
 	if err == nil || !strings.Contains(err.Error(), "pipe broke") {
 		t.Fatalf("failing stream: %v", err)
 	}
-	spools, _ = filepath.Glob(filepath.Join(h.state, "spool-*"))
-	if len(spools) != 0 {
-		t.Fatalf("spool files left: %v", spools)
+	if ups := h.em.OSS.Uploads(m.Bucket); len(ups) != 0 || !bytes.Equal(h.object(t, m), data) {
+		t.Fatalf("%d uploads left, object changed %v: want none left and the first stream's bytes", len(ups), !bytes.Equal(h.object(t, m), data))
 	}
 	if fi, err := os.Stat(h.state); err != nil || !fi.IsDir() {
 		t.Fatal(err)

@@ -76,7 +76,7 @@ func Upload(ctx context.Context, auth Authorizer, src Source, opts Options) (*Re
 	opts.fill()
 	r := &run{opts: opts, auth: auth, src: src, start: opts.Now()}
 	if opts.LimitRate > 0 {
-		r.limiter = rate.NewLimiter(rate.Limit(opts.LimitRate), int(min(opts.LimitRate, 1<<20)))
+		r.limiter = newLimiter(opts.LimitRate)
 	}
 	g, err := auth.Authorize(ctx)
 	if err != nil {
@@ -94,6 +94,11 @@ func Upload(ctx context.Context, auth Authorizer, src Source, opts Options) (*Re
 		}
 		return res, err
 	}
+}
+
+// newLimiter paces bytes at bps per second, in bursts of at most 1 MiB.
+func newLimiter(bps int64) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(bps), int(min(bps, 1<<20)))
 }
 
 type run struct {

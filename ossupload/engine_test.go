@@ -815,3 +815,113 @@ func TestPartReaderPaysTheRateLimit(t *testing.T) {
 		t.Fatalf("err = %v, want the cancelled context", err)
 	}
 }
+
+// onlyReader hides every method but Read, as a pipe does.
+type onlyReader struct {
+	r    io.Reader
+	read atomic.Int64
+	fail error // returned once the source is exhausted, instead of EOF
+}
+
+func (o *onlyReader) Read(p []byte) (int, error) {
+	n, err := o.r.Read(p)
+	o.read.Add(int64(n))
+	if err == io.EOF && o.fail != nil {
+		return n, o.fail
+	}
+	return n, err
+}
+
+func streamFP() resume.Fingerprint {
+	return resume.Fingerprint{Path: "stream", Sample: strings.Repeat("0", 64)}
+}
+
+// A stream is uploaded from a bounded set of buffers: what has been read
+// but not yet confirmed never exceeds (Concurrency+1) parts, a failed part
+// is re-sent from memory, and the object is the stream, byte for byte.
+func TestUploadStream(t *testing.T) {
+	f := newFixture(t, 10*MinPartSize+777)
+	f.opts.Concurrency = 2
+	src := &onlyReader{r: bytes.NewReader(f.data)}
+	var confirmed atomic.Int64
+	f.opts.OnEvent = func(ev Event) {
+		if ev.Kind == EventPartDone {
+			confirmed.Add(1)
+		}
+	}
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		if op != "UploadPart" {
+			return nil
+		}
+		if ahead := src.read.Load() - confirmed.Load()*MinPartSize; ahead > 3*MinPartSize {
+			t.Errorf("%d bytes read ahead of what OSS confirmed, over 3 parts", ahead)
+		}
+		if n == 3 {
+			return &OSSError{Op: op, Status: 503, Code: "ServiceUnavailable"}
+		}
+		return nil
+	}
+	res, err := UploadStream(context.Background(), f.auth, src, streamFP(), f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if res.Parts != 11 || res.Size != int64(len(f.data)) || res.Retries != 1 {
+		t.Fatalf("parts %d, size %d, retries %d; want 11, %d, 1", res.Parts, res.Size, res.Retries, len(f.data))
+	}
+}
+
+func TestUploadStreamEdges(t *testing.T) {
+	t.Run("empty", func(t *testing.T) {
+		f := newFixture(t, 0)
+		res, err := UploadStream(context.Background(), f.auth, &onlyReader{r: bytes.NewReader(nil)}, streamFP(), f.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.mustMatch(t, res)
+	})
+	t.Run("exact parts", func(t *testing.T) {
+		f := newFixture(t, 3*MinPartSize)
+		res, err := UploadStream(context.Background(), f.auth, &onlyReader{r: bytes.NewReader(f.data)}, streamFP(), f.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.mustMatch(t, res)
+		if res.Parts != 3 {
+			t.Fatalf("%d parts, want 3 (no empty fourth)", res.Parts)
+		}
+	})
+	// A failure, of OSS or of the stream, aborts: a stream cannot resume,
+	// so nothing may stay behind, and the old object is untouched.
+	for name, c := range map[string]struct {
+		fail    func(op string, n int, in *PartInput) error
+		readErr error
+		want    func(error) bool
+	}{
+		"oss refuses": {
+			fail: func(op string, n int, in *PartInput) error {
+				if op == "UploadPart" && n == 2 {
+					return &OSSError{Op: op, Status: 403, Code: "AccessDenied"}
+				}
+				return nil
+			},
+			want: func(err error) bool { var oe *OSSError; return errors.As(err, &oe) && oe.Code == "AccessDenied" },
+		},
+		"stream breaks": {
+			readErr: errors.New("broken pipe"),
+			want:    func(err error) bool { return errors.Is(err, ErrSourceUnreadable) },
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, 4*MinPartSize)
+			f.api.fail = c.fail
+			_, err := UploadStream(context.Background(), f.auth, &onlyReader{r: bytes.NewReader(f.data), fail: c.readErr}, streamFP(), f.opts)
+			if !c.want(err) {
+				t.Fatalf("err = %v", err)
+			}
+			if string(f.api.object) != "old source" || len(f.api.uploads) != 0 || f.store.cp != nil {
+				t.Fatalf("object %q, %d uploads, checkpoint %v: want the old object, none, none", f.api.object, len(f.api.uploads), f.store.cp)
+			}
+		})
+	}
+}

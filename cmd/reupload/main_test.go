@@ -66,7 +66,7 @@ func transcribed() (io.Writer, io.Writer) {
 // noSecretAnywhere fails the script if any secret the emulator handed out
 // (STS AccessKeySecret and SecurityToken, raw UploadAuth, the caller's
 // secret) appears in what any reupload command printed, or in any file the
-// script left (state dir, results, spools). Data files over 4 MiB are
+// script left (state dir, results). Data files over 4 MiB are
 // skipped: reupload writes none that large but the sources.
 func noSecretAnywhere(env *testscript.Env, em *emulator.Emulator) {
 	secrets := em.IssuedSecrets()
@@ -161,9 +161,8 @@ func scriptParams(dir string, media int) testscript.Params {
 			"cover":    cmdCover,
 			"backdate": cmdBackdate,
 			// source helpers, in sources_test.go
-			"serve":   cmdServe,
-			"nospool": cmdNoSpool,
-			"expand":  cmdExpand,
+			"serve":  cmdServe,
+			"expand": cmdExpand,
 		},
 	}
 }

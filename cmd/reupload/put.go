@@ -91,10 +91,10 @@ func (e *env) put(ctx context.Context, args []string) int {
 	}
 	var res *reupload.Result
 	if path == "-" {
-		// stdin cannot be re-read: OverwriteStream spools it, and the
-		// upload cannot be resumed by a later run.
+		// stdin cannot be re-read: OverwriteStream holds each part in
+		// memory until OSS confirms it, and a later run cannot resume.
 		if !pf.quiet {
-			fmt.Fprintln(e.stderr, "reupload: reading stdin into a temporary file in the state dir; an upload from stdin is not resumable")
+			fmt.Fprintln(e.stderr, "reupload: uploading stdin part by part from memory; an upload from stdin is not resumable")
 		}
 		res, err = c.OverwriteStream(ctx, mediaID, e.stdin, opts)
 	} else {

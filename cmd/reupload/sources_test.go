@@ -52,12 +52,3 @@ func cmdExpand(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(os.Expand(ts.ReadFile(args[0]), ts.Getenv)), 0o644))
 }
-
-// nospool: the state dir holds no spooled stdin file.
-func cmdNoSpool(ts *testscript.TestScript, neg bool, args []string) {
-	m, err := filepath.Glob(filepath.Join(ts.Getenv("STATE"), "spool-*"))
-	ts.Check(err)
-	if len(m) != 0 {
-		ts.Fatalf("spool files left in the state dir: %v", m)
-	}
-}
