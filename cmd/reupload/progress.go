@@ -45,6 +45,16 @@ func (p *barProgress) Start(total, confirmed int64) {
 	p.bar.Add64(confirmed)
 }
 
+// done clears the bar, so that the summary or error line starts clean (a
+// stream's bar never completes on its own: its length was unknown).
+func (p *barProgress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Clear()
+	}
+}
+
 func (p *barProgress) PartDone(_ int, size int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

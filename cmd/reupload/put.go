@@ -100,6 +100,9 @@ func (e *env) put(ctx context.Context, args []string) int {
 	} else {
 		res, err = c.Overwrite(ctx, mediaID, path, opts)
 	}
+	if bar, ok := opts.Progress.(*barProgress); ok {
+		bar.done()
+	}
 	if err != nil {
 		return e.fail(err, pf.json, mediaID)
 	}
