@@ -382,3 +382,17 @@ func TestEmbedderHTTPClient(t *testing.T) {
 		t.Fatalf("the embedder's client carried %d requests, want 6", got)
 	}
 }
+
+// With MD5 on, every part goes with a Content-MD5 that the emulator checks
+// against the body (a wrong one is 400 InvalidDigest).
+func TestContentMD5AgainstEmulator(t *testing.T) {
+	h := newHarness(t, emulator.Config{})
+	m := h.info.Media[0]
+	path, data := writeFile(t, 700<<10, 16)
+	if _, err := h.c.Overwrite(context.Background(), m.MediaID, path, reupload.Options{PartSize: 256 << 10, MD5: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.object(t, m), data) || h.em.OSS.Stats().Errors["InvalidDigest"] != 0 {
+		t.Fatal("object differs, or a Content-MD5 was refused")
+	}
+}

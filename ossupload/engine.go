@@ -467,20 +467,26 @@ func (r *run) hashSection(ctx context.Context, off, n int64) (md5sum []byte, crc
 // crcSection returns the CRC-64 of the source bytes [off, off+n), also
 // writing them to also when it is not nil.
 func (r *run) crcSection(ctx context.Context, off, n int64, also io.Writer) (uint64, error) {
-	rc, err := r.openSection(ctx, off, n)
-	if err != nil {
-		return 0, err
-	}
-	defer rc.Close()
 	c := crc64x.New()
 	w := io.Writer(c)
 	if also != nil {
 		w = io.MultiWriter(c, also)
 	}
-	if _, err := io.Copy(w, io.LimitReader(rc, n)); err != nil {
+	if err := r.copySection(ctx, w, off, n); err != nil {
 		return 0, err
 	}
 	return c.Sum64(), nil
+}
+
+// copySection writes the source bytes [off, off+n) to w.
+func (r *run) copySection(ctx context.Context, w io.Writer, off, n int64) error {
+	rc, err := r.openSection(ctx, off, n)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, io.LimitReader(rc, n))
+	return err
 }
 
 func (st *state) initiate(ctx context.Context, t Target, partSize int64) error {
@@ -780,11 +786,13 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 	r := st.run
 	in := PartInput{Key: st.key, UploadID: st.uploadID(), PartNumber: p.Number, Size: p.Size}
 	if r.opts.MD5 {
-		sum, _, err := r.hashSection(ctx, p.Offset, p.Size)
-		if err != nil {
+		// Content-MD5 goes in the headers, before the body: one extra read
+		// of the part, for the MD5 alone (the CRC is taken as it streams).
+		h := md5.New()
+		if err := r.copySection(ctx, h, p.Offset, p.Size); err != nil {
 			return resume.Part{}, fmt.Errorf("read part %d: %w", p.Number, err)
 		}
-		in.ContentMD5 = base64.StdEncoding.EncodeToString(sum)
+		in.ContentMD5 = base64.StdEncoding.EncodeToString(h.Sum(nil))
 	}
 	src, err := r.openSection(ctx, p.Offset, p.Size)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -47,6 +48,7 @@ type memAPI struct {
 	sent    int64
 	badCRC  map[int]int // part number -> times to lie about the CRC
 	noCRC   bool        // Complete and HeadObject report no CRC-64
+	withMD5 int         // parts that came with a (correct) Content-MD5
 }
 
 func newMemAPI(old []byte) *memAPI {
@@ -107,6 +109,12 @@ func (m *memAPI) UploadPart(ctx context.Context, in PartInput) (PartOutput, erro
 	}
 	up[in.PartNumber] = b
 	sum := md5.Sum(b)
+	if in.ContentMD5 != "" {
+		if in.ContentMD5 != base64.StdEncoding.EncodeToString(sum[:]) {
+			return PartOutput{}, &OSSError{Op: "UploadPart", Status: 400, Code: "InvalidDigest"}
+		}
+		m.withMD5++
+	}
 	crc := crc64.Checksum(b, crcTable)
 	if m.badCRC[in.PartNumber] > 0 {
 		m.badCRC[in.PartNumber]--
@@ -923,5 +931,19 @@ func TestUploadStreamEdges(t *testing.T) {
 				t.Fatalf("object %q, %d uploads, checkpoint %v: want the old object, none, none", f.api.object, len(f.api.uploads), f.store.cp)
 			}
 		})
+	}
+}
+
+// --md5 sends each part's Content-MD5, which OSS checks against the body.
+func TestContentMD5(t *testing.T) {
+	f := newFixture(t, 3*MinPartSize+5)
+	f.opts.MD5 = true
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if f.api.withMD5 != 4 {
+		t.Fatalf("%d of 4 parts carried a Content-MD5", f.api.withMD5)
 	}
 }
