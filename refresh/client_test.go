@@ -515,25 +515,14 @@ func TestNetworkErrorsRetried(t *testing.T) {
 }
 
 func TestHTTPTimeout(t *testing.T) {
-	release := make(chan struct{})
-	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	defer hang.Close()
-	defer close(release)
+	hang := hangingServer(t)
 	c, err := refresh.New(refresh.Config{Endpoint: hang.URL, Credential: akCredential(t, callerAK, callerSecret), HTTPTimeout: 50 * time.Millisecond, MaxAttempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	_, err = c.RefreshUploadMedia(context.Background(), media)
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() || !refresh.Retryable(err) {
-		t.Fatalf("error %v, want a retryable timeout", err)
-	}
+	wantRetryableTimeout(t, err)
 }
 
 func TestContextCancelStopsRetries(t *testing.T) {
@@ -650,6 +639,18 @@ func TestCallerHTTPClient(t *testing.T) {
 		t.Fatalf("the caller's client sent %d requests, want 1", tr.n.Load())
 	}
 
+	hang := hangingServer(t)
+	c2, err := refresh.New(refresh.Config{Endpoint: hang.URL, Credential: akCredential(t, callerAK, callerSecret),
+		HTTPTimeout: 50 * time.Millisecond, MaxAttempts: 1, HTTPClient: &http.Client{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c2.RefreshUploadMedia(context.Background(), media)
+	wantRetryableTimeout(t, err)
+}
+
+// hangingServer answers no request until the client gives up.
+func hangingServer(t *testing.T) *httptest.Server {
 	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -657,14 +658,12 @@ func TestCallerHTTPClient(t *testing.T) {
 		case <-release:
 		}
 	}))
-	defer hang.Close()
-	defer close(release)
-	c2, err := refresh.New(refresh.Config{Endpoint: hang.URL, Credential: akCredential(t, callerAK, callerSecret),
-		HTTPTimeout: 50 * time.Millisecond, MaxAttempts: 1, HTTPClient: &http.Client{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c2.RefreshUploadMedia(context.Background(), media)
+	t.Cleanup(func() { close(release); hang.Close() })
+	return hang
+}
+
+func wantRetryableTimeout(t *testing.T, err error) {
+	t.Helper()
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || !refresh.Retryable(err) {
 		t.Fatalf("error %v, want a retryable timeout", err)
