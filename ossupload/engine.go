@@ -179,39 +179,57 @@ func (r *run) refresh(ctx context.Context, seen uint64) error {
 
 // call runs one non-part OSS call with credential refresh and retries.
 func (r *run) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
-	attempts, credFails := 0, 0
+	tries, fromFn, err := r.retry(ctx, 0, fn)
+	if fromFn && classify(err) == classRetryable {
+		return fmt.Errorf("%s failed after %d attempts: %w", op, tries, err)
+	}
+	return err
+}
+
+// retry is the one retry loop: it calls fn until it succeeds, refreshing
+// the credential first when it is due or when OSS rejected it (at most
+// maxCredRefreshes times in a row), and backing off after transient
+// failures (at most Options.Attempts tries). It returns the tries that did
+// not end in a credential refusal, and whether err is fn's own (the last
+// one) rather than the context's, a refresh's or a *CredentialError.
+func (r *run) retry(ctx context.Context, part int, fn func(ctx context.Context) error) (tries int, fromFn bool, err error) {
+	credFails := 0
 	for {
 		gen, due := r.due()
 		if due {
 			if err := r.refresh(ctx, gen); err != nil {
-				return err
+				return tries, false, err
 			}
 			gen, _ = r.due()
 		}
 		err := fn(ctx)
 		if err == nil {
-			return nil
+			return tries, true, nil
 		}
 		if ctx.Err() != nil {
-			return context.Cause(ctx)
+			return tries, false, context.Cause(ctx)
 		}
-		switch classify(err) {
+		c := classify(err)
+		if c != classCredential {
+			tries++
+		}
+		switch c {
 		case classCredential:
 			if credFails++; credFails > maxCredRefreshes {
-				return &CredentialError{Refreshes: credFails - 1, Err: err}
+				return tries, false, &CredentialError{Refreshes: credFails - 1, Err: err}
 			}
 			if err := r.refresh(ctx, gen); err != nil {
-				return err
+				return tries, false, err
 			}
 		case classRetryable:
-			if attempts++; attempts >= r.opts.Attempts {
-				return fmt.Errorf("%s failed after %d attempts: %w", op, attempts, err)
+			if tries >= r.opts.Attempts {
+				return tries, true, err
 			}
-			if err := r.backoff(ctx, 0, attempts, err); err != nil {
-				return err
+			if err := r.backoff(ctx, part, tries, err); err != nil {
+				return tries, false, err
 			}
 		default:
-			return err
+			return tries, true, err
 		}
 	}
 }
@@ -737,48 +755,22 @@ func (r *ramp) partDone(now time.Time, size int64) int {
 }
 
 func (st *state) sendPart(ctx context.Context, p plannedPart) (resume.Part, error) {
-	r := st.run
-	attempts, credFails := 0, 0
-	for {
-		gen, due := r.due()
-		if due {
-			if err := r.refresh(ctx, gen); err != nil {
-				return resume.Part{}, err
-			}
-			gen, _ = r.due()
-		}
-		part, err := st.putPart(ctx, p)
-		if err == nil {
-			return part, nil
-		}
-		if ctx.Err() != nil {
-			return resume.Part{}, context.Cause(ctx)
-		}
-		var sc *SourceChangedError
-		if errors.As(err, &sc) {
-			return resume.Part{}, sc
-		}
-		switch classify(err) {
-		case classCredential:
-			if credFails++; credFails > maxCredRefreshes {
-				return resume.Part{}, &CredentialError{Refreshes: credFails - 1, Err: err}
-			}
-			if err := r.refresh(ctx, gen); err != nil {
-				return resume.Part{}, err
-			}
-		case classRetryable:
-			if attempts++; attempts >= r.opts.Attempts {
-				return resume.Part{}, &PartError{UploadID: st.uploadID(), PartNumber: p.Number, Attempts: attempts, Err: err}
-			}
-			if err := r.backoff(ctx, p.Number, attempts, err); err != nil {
-				return resume.Part{}, err
-			}
-		case classRestart:
-			return resume.Part{}, &restartError{"upload " + st.uploadID() + " no longer exists on OSS"}
-		default:
-			return resume.Part{}, &PartError{UploadID: st.uploadID(), PartNumber: p.Number, Attempts: attempts + 1, Err: err}
-		}
+	var part resume.Part
+	tries, fromFn, err := st.run.retry(ctx, p.Number, func(ctx context.Context) error {
+		var err error
+		part, err = st.putPart(ctx, p)
+		return err
+	})
+	var sc *SourceChangedError
+	switch {
+	case err == nil:
+		return part, nil
+	case !fromFn, errors.As(err, &sc):
+		return resume.Part{}, err
+	case classify(err) == classRestart:
+		return resume.Part{}, &restartError{"upload " + st.uploadID() + " no longer exists on OSS"}
 	}
+	return resume.Part{}, &PartError{UploadID: st.uploadID(), PartNumber: p.Number, Attempts: tries, Err: err}
 }
 
 // putPart sends one part once, hashing the bytes as they stream.

@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -624,6 +625,7 @@ func TestClassify(t *testing.T) {
 		{io.ErrUnexpectedEOF, classRetryable},
 		{fmt.Errorf("wrapped: %w", context.DeadlineExceeded), classRetryable},
 		{context.Canceled, classFatal},
+		{&url.Error{Op: "Put", URL: "http://x", Err: &SourceChangedError{Reason: "shorter"}}, classFatal},
 		{errors.New("something else"), classFatal},
 		{fromSDK("UploadPart", oss.ServiceError{StatusCode: 403, Code: "SecurityTokenExpired"}), classCredential},
 	} {

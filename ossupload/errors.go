@@ -103,10 +103,15 @@ var credentialCodes = map[string]bool{
 func classify(err error) class {
 	var oe *OSSError
 	var ce *ChecksumError
+	var sc *SourceChangedError
 	switch {
 	case err == nil:
 		return classFatal
 	case errors.Is(err, context.Canceled):
+		return classFatal
+	case errors.As(err, &sc):
+		// The source itself changed (even if the transport wrapped that in
+		// a *url.Error): sending again would mix old and new bytes.
 		return classFatal
 	case errors.As(err, &ce):
 		return classRetryable
