@@ -9,20 +9,37 @@ import (
 
 var ecma = crc64.MakeTable(crc64.ECMA)
 
+// paths runs f with each implementation this machine has: the four-lane
+// tables and, where the CPU has it, carry-less multiplication.
+func paths(t testing.TB, f func(t testing.TB)) {
+	defer func(v bool) { noCLMUL = v }(noCLMUL)
+	for _, off := range []bool{true, !useCLMUL} {
+		noCLMUL = off
+		f(t)
+	}
+}
+
 func TestMatchesHashCRC64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	buf := make([]byte, 100_000)
+	buf := make([]byte, 100_001)
 	for i := range buf {
 		buf[i] = byte(rng.Uint32())
 	}
-	// Around the lane and block boundaries, and well past them.
-	for _, n := range []int{0, 1, 7, 8, 9, lane - 1, lane, 4*lane - 1, 4 * lane, 4*lane + 1, 8*lane + 13, 32 << 10, 100_000} {
-		for _, init := range []uint64{0, 12345, ^uint64(0)} {
-			if got, want := Update(init, buf[:n]), crc64.Update(init, ecma, buf[:n]); got != want {
-				t.Fatalf("Update(%d, %d bytes) = %x, want %x", init, n, got, want)
+	paths(t, func(t testing.TB) {
+		// Around the lane, block and folding boundaries, and well past them;
+		// from an aligned and an odd start.
+		for _, n := range []int{0, 1, 7, 8, 9, 63, 64, 65, clmulMin - 1, clmulMin, clmulMin + 1, clmulMin + 15, clmulMin + 16,
+			clmulMin + 63, clmulMin + 64, clmulMin + 79, 1000, lane - 1, lane, 4*lane - 1, 4 * lane, 4*lane + 1, 8*lane + 13, 32 << 10, 100_000} {
+			for _, start := range []int{0, 1} {
+				p := buf[start : start+n]
+				for _, init := range []uint64{0, 12345, ^uint64(0)} {
+					if got, want := Update(init, p), crc64.Update(init, ecma, p); got != want {
+						t.Fatalf("noCLMUL=%v: Update(%d, %d bytes at %d) = %x, want %x", noCLMUL, init, n, start, got, want)
+					}
+				}
 			}
 		}
-	}
+	})
 	if got := Checksum([]byte("123456789")); got != 11051210869376104954 {
 		t.Fatalf("check value %d, want 11051210869376104954 (oss-protocol.md)", got)
 	}
@@ -54,10 +71,13 @@ func TestDigestInPieces(t *testing.T) {
 func FuzzMatchesHashCRC64(f *testing.F) {
 	f.Add(uint64(0), []byte("123456789"))
 	f.Add(uint64(7), bytes.Repeat([]byte{0xff}, 4*lane+3))
+	f.Add(uint64(1), bytes.Repeat([]byte{0x5a}, clmulMin+47))
 	f.Fuzz(func(t *testing.T, init uint64, data []byte) {
-		if got, want := Update(init, data), crc64.Update(init, ecma, data); got != want {
-			t.Fatalf("Update(%d, %d bytes) = %x, want %x", init, len(data), got, want)
-		}
+		paths(t, func(t testing.TB) {
+			if got, want := Update(init, data), crc64.Update(init, ecma, data); got != want {
+				t.Fatalf("noCLMUL=%v: Update(%d, %d bytes) = %x, want %x", noCLMUL, init, len(data), got, want)
+			}
+		})
 	})
 }
 
@@ -70,6 +90,14 @@ func BenchmarkUpdate(b *testing.B) {
 		}
 	})
 	b.Run("crc64x", func(b *testing.B) {
+		b.SetBytes(int64(len(buf)))
+		for b.Loop() {
+			Update(0, buf)
+		}
+	})
+	b.Run("crc64x-lanes", func(b *testing.B) {
+		defer func(v bool) { noCLMUL = v }(noCLMUL)
+		noCLMUL = true
 		b.SetBytes(int64(len(buf)))
 		for b.Loop() {
 			Update(0, buf)
