@@ -16,7 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
@@ -896,7 +895,7 @@ func (st *state) complete(ctx context.Context, parts []plannedPart) (*Result, er
 	for i, p := range parts {
 		d := st.done[p.Number]
 		cps[i] = CompletedPart{PartNumber: p.Number, ETag: d.ETag}
-		whole = oss.CRC64Combine(whole, d.CRC64, uint64(p.Size))
+		whole = crc64x.Combine(whole, d.CRC64, p.Size)
 	}
 	var info ObjectInfo
 	tries := 0

@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"hash/crc64"
+	"math/bits"
 )
 
 const lane = 2048 // bytes per lane; a block is four lanes
@@ -134,3 +135,40 @@ func (d *digest) Sum(in []byte) []byte {
 
 // Checksum returns the CRC-64 of data.
 func Checksum(data []byte) uint64 { return Update(0, data) }
+
+// Combine returns the CRC-64 of A‖B from crc1 = Checksum(A), crc2 =
+// Checksum(B) and len2 = len(B), as the SDK's oss.CRC64Combine does, in a
+// few microseconds (square-and-multiply for x^(8·len2) mod P instead of
+// squaring 64×64 bit matrices).
+func Combine(crc1, crc2 uint64, len2 int64) uint64 {
+	if len2 <= 0 {
+		return crc1 ^ crc2
+	}
+	return bits.Reverse64(mulMod(bits.Reverse64(crc1), xPow(8*uint64(len2)))) ^ crc2
+}
+
+// poly is the ECMA-182 polynomial without its x^64 term, in normal
+// (not reflected) bit order.
+const poly = 0x42F0E1EBA9EA3693
+
+// mulMod returns a·b mod P, in normal bit order.
+func mulMod(a, b uint64) uint64 {
+	var r uint64
+	for i := 63; i >= 0; i-- {
+		r = r<<1 ^ poly*(r>>63)
+		r ^= a * (b >> uint(i) & 1)
+	}
+	return r
+}
+
+// xPow returns x^n mod P, in normal bit order.
+func xPow(n uint64) uint64 {
+	r, sq := uint64(1), uint64(2) // x^0, x^1
+	for ; n > 0; n >>= 1 {
+		if n&1 != 0 {
+			r = mulMod(r, sq)
+		}
+		sq = mulMod(sq, sq)
+	}
+	return r
+}

@@ -5,6 +5,8 @@ import (
 	"hash/crc64"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 )
 
 var ecma = crc64.MakeTable(crc64.ECMA)
@@ -68,6 +70,27 @@ func TestDigestInPieces(t *testing.T) {
 	}
 }
 
+func TestCombine(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, sizes := range [][2]int{{0, 0}, {0, 5}, {5, 0}, {1, 1}, {100, 3}, {4096, 70000}, {1, 1 << 20}} {
+		a, b := make([]byte, sizes[0]), make([]byte, sizes[1])
+		for i := range a {
+			a[i] = byte(rng.Uint32())
+		}
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		ca, cb := crc64.Checksum(a, ecma), crc64.Checksum(b, ecma)
+		want := crc64.Checksum(append(append([]byte{}, a...), b...), ecma)
+		if got := Combine(ca, cb, int64(len(b))); got != want {
+			t.Errorf("Combine %v = %x, want %x", sizes, got, want)
+		}
+		if sdk := oss.CRC64Combine(ca, cb, uint64(len(b))); sdk != want {
+			t.Errorf("the SDK's CRC64Combine %v = %x, want %x", sizes, sdk, want)
+		}
+	}
+}
+
 func FuzzMatchesHashCRC64(f *testing.F) {
 	f.Add(uint64(0), []byte("123456789"))
 	f.Add(uint64(7), bytes.Repeat([]byte{0xff}, 4*lane+3))
@@ -76,6 +99,10 @@ func FuzzMatchesHashCRC64(f *testing.F) {
 		paths(t, func(t testing.TB) {
 			if got, want := Update(init, data), crc64.Update(init, ecma, data); got != want {
 				t.Fatalf("noCLMUL=%v: Update(%d, %d bytes) = %x, want %x", noCLMUL, init, len(data), got, want)
+			}
+			k := int(init % uint64(len(data)+1))
+			if got, want := Combine(Checksum(data[:k]), Checksum(data[k:]), int64(len(data)-k)), Checksum(data); got != want {
+				t.Fatalf("Combine at %d of %d bytes = %x, want %x", k, len(data), got, want)
 			}
 		})
 	})

@@ -5,17 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"hash/crc64"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 )
 
 // vectorRequest is the worked example of docs/oss-protocol.md §6–7: UploadPart
@@ -113,32 +109,6 @@ func TestParseAuthorization(t *testing.T) {
 			got.date != tc.want.date || got.region != tc.want.region || got.product != tc.want.product ||
 			len(got.additional) != len(tc.want.additional)) {
 			t.Errorf("%q: got %+v, want %+v", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestCRC64Combine(t *testing.T) {
-	tab := crc64.MakeTable(crc64.ECMA)
-	if got := crc64.Checksum([]byte("123456789"), tab); got != 11051210869376104954 {
-		t.Fatalf("check value = %d", got)
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, sizes := range [][2]int{{0, 0}, {0, 5}, {5, 0}, {1, 1}, {100, 3}, {4096, 70000}, {1, 1 << 20}} {
-		a := make([]byte, sizes[0])
-		b := make([]byte, sizes[1])
-		for i := range a {
-			a[i] = byte(rng.Uint32())
-		}
-		for i := range b {
-			b[i] = byte(rng.Uint32())
-		}
-		ca, cb := crc64.Checksum(a, tab), crc64.Checksum(b, tab)
-		want := crc64.Checksum(append(append([]byte{}, a...), b...), tab)
-		if got := crc64Combine(ca, cb, int64(len(b))); got != want {
-			t.Errorf("combine %v: got %d, want %d", sizes, got, want)
-		}
-		if sdk := oss.CRC64Combine(ca, cb, uint64(len(b))); sdk != want {
-			t.Errorf("SDK combine %v disagrees: %d", sizes, sdk)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reupload/reupload/internal/crc64x"
 )
 
 const (
@@ -259,7 +261,7 @@ func (rq *request) completeMultipartUpload() error {
 	ids := make([]string, len(chosen))
 	for i, p := range chosen {
 		sums.Write(p.md5[:])
-		crc = crc64Combine(crc, p.crc, p.size)
+		crc = crc64x.Combine(crc, p.crc, p.size)
 		size += p.size
 		ids[i] = p.id
 	}
