@@ -18,9 +18,9 @@ type SDKConfig struct {
 	ConnectTimeout time.Duration // 0 means 10s
 	IdleTimeout    time.Duration // a read or write that makes no progress this long fails; 0 means 60s
 	UserAgent      string        // "" means "reupload"
-	// HTTPClient sends the requests (a proxy, a custom CA); nil means the
-	// SDK's own transport with ConnectTimeout and IdleTimeout. A caller's
-	// client brings its own timeouts: the SDK applies none to it.
+	// HTTPClient sends the requests (a proxy, a custom CA); nil means a
+	// client of the adapter's own with ConnectTimeout and IdleTimeout. A
+	// caller's client brings its own timeouts: the adapter applies none to it.
 	HTTPClient *http.Client
 }
 
@@ -110,31 +110,29 @@ func NewOSSAPI(t Target, creds CredentialsSource, cfg SDKConfig) (PartAPI, error
 	if region == "" {
 		region = RegionFromEndpoint(u.Hostname())
 	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = newHTTPClient(cfg.ConnectTimeout, cfg.IdleTimeout)
+	}
 	opts := []oss.ClientOption{
 		oss.SetCredentialsProvider(sdkProvider{creds}),
 		oss.EnableCRC(false), // the engine hashes once and checks OSS's CRC header itself
-		oss.Timeout(ceilSeconds(cfg.ConnectTimeout), ceilSeconds(cfg.IdleTimeout)),
 		oss.UserAgent(cfg.UserAgent),
+		oss.HTTPClient(hc),
 	}
 	if region != "" {
 		opts = append(opts, oss.AuthVersion(oss.AuthV4), oss.Region(region))
-	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, oss.HTTPClient(cfg.HTTPClient))
 	}
 	client, err := oss.New(u.Scheme+"://"+u.Host, "", "", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("oss client for %s: %w", t.Endpoint, err)
 	}
-	client.Config.HTTPMaxConns.MaxIdleConnsPerHost = 128
 	b, err := client.Bucket(t.Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("oss bucket %q: %w", t.Bucket, err)
 	}
 	return &sdkAPI{bucket: b}, nil
 }
-
-func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
 
 func imur(bucket, key, uploadID string) oss.InitiateMultipartUploadResult {
 	return oss.InitiateMultipartUploadResult{Bucket: bucket, Key: key, UploadID: uploadID}

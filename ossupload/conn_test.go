@@ -1,0 +1,84 @@
+package ossupload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// deadlineCounter is a net.Conn that counts SetDeadline calls.
+type deadlineCounter struct {
+	net.Conn
+	sets int
+}
+
+func (d *deadlineCounter) SetDeadline(time.Time) error { d.sets++; return nil }
+func (d *deadlineCounter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *deadlineCounter) Read(b []byte) (int, error)  { return len(b), nil }
+
+// A busy connection pushes its deadline once per idle/16, not around every
+// call as the SDK's connection wrapper does.
+func TestIdleConnArmsRarely(t *testing.T) {
+	dc := &deadlineCounter{}
+	c := newIdleConn(dc, time.Hour)
+	buf := make([]byte, 32<<10)
+	for range 1000 {
+		c.Write(buf)
+		c.Read(buf)
+	}
+	if dc.sets != 1 {
+		t.Fatalf("SetDeadline called %d times for 2000 calls within an idle/16, want 1 (on dial)", dc.sets)
+	}
+	c.armed.Store(time.Now().Add(-time.Hour / 8).UnixNano()) // the last push is old
+	c.Write(buf)
+	if dc.sets != 2 {
+		t.Fatalf("SetDeadline called %d times, want 2: a push older than idle/16 is renewed", dc.sets)
+	}
+}
+
+// An endpoint that takes the whole part and then never answers fails the
+// call with a retryable timeout after about IdleTimeout, through the
+// adapter's default client.
+func TestAdapterIdleTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	defer func() { ln.Close(); <-done }()
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(io.Discard, c) // reads everything, answers nothing, until the client hangs up
+	}()
+	const idle = 300 * time.Millisecond
+	a, err := NewOSSAPI(Target{Endpoint: "http://" + ln.Addr().String(), Bucket: "bucket", Key: "k", Region: "cn-shanghai"},
+		StaticCredentials{AccessKeyID: "id", AccessKeySecret: "secret", SecurityToken: "token"}, SDKConfig{IdleTimeout: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // only a broken timeout gets here
+	defer cancel()
+	body := bytes.Repeat([]byte{1}, 1<<20)
+	began := time.Now()
+	_, err = a.UploadPart(ctx, PartInput{Key: "k", UploadID: "u", PartNumber: 1, Size: int64(len(body)), Body: bytes.NewReader(body)})
+	took := time.Since(began)
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || ctx.Err() != nil {
+		t.Fatalf("UploadPart = %v, want a net timeout before the test's own deadline", err)
+	}
+	if classify(err) != classRetryable {
+		t.Fatalf("classify(%v) = %v, want retryable", err, classify(err))
+	}
+	if took < idle*15/16 {
+		t.Fatalf("failed after %v, before the idle timeout %v", took, idle)
+	}
+}
