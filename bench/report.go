@@ -76,12 +76,12 @@ func report(r *results) []byte {
 	p("interleaved, and the median of the repetitions is shown. See bench/README.md for the columns.\n\n")
 
 	p("## Throughput on loopback\n\n")
-	p("| size | j | reps | engine MiB/s | SDK UploadFile MiB/s | raw PUT loop MiB/s | engine ÷ SDK (target ≥ 1.2) | engine ÷ raw (target ≥ 0.9) |\n")
-	p("|---|---|---|---|---|---|---|---|\n")
+	p("| size | j | reps | engine MiB/s | SDK UploadFile MiB/s | raw PUT loop MiB/s | engine ÷ SDK (target ≥ 1.2) | engine ÷ raw (target ≥ 0.9) | raw ÷ SDK (the most any client reaches) |\n")
+	p("|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range r.Matrix {
 		e, s, raw := row.med(roleEngine), row.med(roleSDK), row.med(roleRaw)
-		p("| %s | %d | %d | %.0f | %.0f | %.0f | %.2f× | %.2f× |\n", sizeName(row.Size), row.Jobs, len(row.Runs[roleEngine]),
-			mibps(e, row.Size), mibps(s, row.Size), mibps(raw, row.Size), s.Seconds/e.Seconds, raw.Seconds/e.Seconds)
+		p("| %s | %d | %d | %.0f | %.0f | %.0f | %.2f× | %.2f× | %.2f× |\n", sizeName(row.Size), row.Jobs, len(row.Runs[roleEngine]),
+			mibps(e, row.Size), mibps(s, row.Size), mibps(raw, row.Size), s.Seconds/e.Seconds, raw.Seconds/e.Seconds, s.Seconds/raw.Seconds)
 	}
 
 	p("\n## Cost per client (child process, median run)\n\n")
@@ -146,22 +146,39 @@ func report(r *results) []byte {
 	p("\n## Targets\n\n| target | measured | verdict |\n|---|---|---|\n")
 	worstSDK, worstRaw, cpuOK := 1e9, 1e9, true
 	var worstSDKAt, worstRawAt, cpuMiss string
+	metSDK, metRaw := 0, 0
+	var beyond []string // rows where even the raw loop is under 1.2× the SDK
 	for _, row := range r.Matrix {
 		e, s, raw := row.med(roleEngine), row.med(roleSDK), row.med(roleRaw)
 		at := fmt.Sprintf("%s j=%d", sizeName(row.Size), row.Jobs)
 		if q := s.Seconds / e.Seconds; q < worstSDK {
 			worstSDK, worstSDKAt = q, at
 		}
+		if s.Seconds/e.Seconds >= 1.2 {
+			metSDK++
+		}
+		if s.Seconds/raw.Seconds < 1.2 {
+			beyond = append(beyond, fmt.Sprintf("%s (%.2f×)", at, s.Seconds/raw.Seconds))
+		}
 		if q := raw.Seconds / e.Seconds; q < worstRaw {
 			worstRaw, worstRawAt = q, at
+		}
+		if raw.Seconds/e.Seconds >= 0.9 {
+			metRaw++
 		}
 		if cpuPerGiB(e, row.Size) > cpuPerGiB(s, row.Size) {
 			cpuOK = false
 			cpuMiss += fmt.Sprintf(" %s (%.2f vs %.2f s/GiB);", at, cpuPerGiB(e, row.Size), cpuPerGiB(s, row.Size))
 		}
 	}
-	p("| throughput ≥ 1.2× SDK UploadFile, every row | worst %.2f× at %s | %s |\n", worstSDK, worstSDKAt, verdict(worstSDK >= 1.2))
-	p("| throughput ≥ 0.9× raw PUT loop, every row | worst %.2f× at %s | %s |\n", worstRaw, worstRawAt, verdict(worstRaw >= 0.9))
+	unreachable := ""
+	if len(beyond) > 0 {
+		unreachable = "; out of any client's reach where the raw loop itself is under 1.2× the SDK: " + strings.Join(beyond, ", ")
+	}
+	p("| throughput ≥ 1.2× SDK UploadFile, every row | met in %d of %d rows; worst %.2f× at %s%s | %s |\n",
+		metSDK, len(r.Matrix), worstSDK, worstSDKAt, unreachable, verdict(worstSDK >= 1.2))
+	p("| throughput ≥ 0.9× raw PUT loop, every row | met in %d of %d rows; worst %.2f× at %s | %s |\n",
+		metRaw, len(r.Matrix), worstRaw, worstRawAt, verdict(worstRaw >= 0.9))
 	if cpuOK {
 		cpuMiss = " every row at or below the SDK"
 	}
