@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/crc64"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/reupload/reupload/ossupload/osstest"
 )
 
 // deadlineCounter is a net.Conn that counts SetDeadline calls.
@@ -80,5 +85,40 @@ func TestAdapterIdleTimeout(t *testing.T) {
 	}
 	if took < idle*15/16 {
 		t.Fatalf("failed after %v, before the idle timeout %v", took, idle)
+	}
+}
+
+// Over https (every real OSS endpoint) the adapter's client runs TLS on top
+// of its idle-timeout connections: a part goes up whole and OSS's CRC-64 of
+// it comes back.
+func TestAdapterClientOverTLS(t *testing.T) {
+	s, err := osstest.NewServer(osstest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.CreateBucket("tls-bucket")
+	ts := httptest.NewTLSServer(s)
+	defer ts.Close()
+	hc := newHTTPClient(time.Second, 10*time.Second)
+	hc.Transport.(*http.Transport).TLSClientConfig = ts.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	id, secret, token, exp := s.IssueToken("tls-bucket", "k", time.Hour)
+	a, err := NewOSSAPI(Target{Endpoint: ts.URL, Bucket: "tls-bucket", Key: "k", Region: "cn-shanghai"},
+		StaticCredentials{AccessKeyID: id, AccessKeySecret: secret, SecurityToken: token, Expires: exp}, SDKConfig{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	upload, err := a.InitiateMultipartUpload(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("reupload over tls "), 100_000)
+	out, err := a.UploadPart(ctx, PartInput{Key: "k", UploadID: upload, PartNumber: 1, Size: int64(len(body)), Body: bytes.NewReader(body)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := crc64.Checksum(body, crc64.MakeTable(crc64.ECMA)); !out.HasCRC || out.CRC64 != want {
+		t.Fatalf("part CRC %d (present %v), want %d", out.CRC64, out.HasCRC, want)
 	}
 }
