@@ -53,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.quick, "quick", false, "a small subset (64 MiB at j=4, a short WAN case), under a minute")
 	fs.StringVar(&cfg.out, "out", "bench/RESULTS.md", "where to write the report")
 	fs.StringVar(&cfg.work, "work", "bench/out", "scratch directory: source files (sparse above 1 GiB), checkpoints, profiles")
-	fs.IntVar(&cfg.reps, "reps", 0, "runs per case, median reported; 0 means 3 for files up to 64 MiB and 1 above")
+	fs.IntVar(&cfg.reps, "reps", 0, "runs per case, median reported; 0 means 11 for files up to 64 MiB, 5 up to 1 GiB and 1 above")
 	fs.BoolVar(&cfg.profile, "profile", true, "CPU-profile one engine and one SDK run and put the top functions in the report")
 	fs.StringVar(&cfg.cases, "cases", defaultCases, "which parts to run (comma-separated); the report leaves the others empty")
 	fs.StringVar(&cfg.render, "render", "", "only re-render the report from this results.json (saved by every run in -work)")
