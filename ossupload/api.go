@@ -9,7 +9,9 @@ import (
 )
 
 // PartAPI is all of OSS that the engine needs. The SDK adapter (NewOSSAPI)
-// and test doubles satisfy it. Every method is bound to one bucket.
+// and test doubles satisfy it. Every method is bound to one bucket. When a
+// PartAPI is also an io.Closer, the engine closes it at the end of the
+// upload attempt it made it for.
 type PartAPI interface {
 	InitiateMultipartUpload(ctx context.Context, key string) (uploadID string, err error)
 	UploadPart(ctx context.Context, in PartInput) (PartOutput, error)

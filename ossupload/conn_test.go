@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/reupload/reupload/ossupload/osstest"
+	"go.uber.org/goleak"
 )
 
 // deadlineCounter is a net.Conn that counts SetDeadline calls.
@@ -121,4 +122,28 @@ func TestAdapterClientOverTLS(t *testing.T) {
 	if want := crc64.Checksum(body, crc64.MakeTable(crc64.ECMA)); !out.HasCRC || out.CRC64 != want {
 		t.Fatalf("part CRC %d (present %v), want %d", out.CRC64, out.HasCRC, want)
 	}
+}
+
+// When an upload ends, the adapter's connections end with it: a batch does
+// not pile up idle connections (two goroutines each) until they time out.
+func TestUploadClosesItsConnections(t *testing.T) {
+	s, err := osstest.NewServer(osstest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.CreateBucket("conn-bucket")
+	data := bytes.Repeat([]byte{7}, 3*MinPartSize)
+	before := goleak.IgnoreCurrent()
+	auth := AuthorizerFunc(func(context.Context) (Grant, error) {
+		id, secret, token, exp := s.IssueToken("conn-bucket", "k", time.Hour)
+		return Grant{Target: Target{Endpoint: s.URL(), Bucket: "conn-bucket", Key: "k", Region: "cn-shanghai"},
+			Credentials: Credentials{AccessKeyID: id, AccessKeySecret: secret, SecurityToken: token, Expires: exp}}, nil
+	})
+	if _, err := Upload(context.Background(), auth, Source{R: bytes.NewReader(data), Size: int64(len(data))},
+		Options{PartSize: MinPartSize, Concurrency: 3}); err != nil {
+		t.Fatal(err)
+	}
+	// The server stays up: only the client closing its side ends these.
+	goleak.VerifyNone(t, before)
 }

@@ -16,7 +16,7 @@ import (
 // SDKConfig tunes the SDK adapter.
 type SDKConfig struct {
 	ConnectTimeout time.Duration // 0 means 10s
-	IdleTimeout    time.Duration // a read or write that makes no progress this long fails; 0 means 60s
+	IdleTimeout    time.Duration // a connection on which nothing moves this long fails (noticed after 15/16 of it to all of it); 0 means 60s
 	UserAgent      string        // "" means "reupload"
 	// HTTPClient sends the requests (a proxy, a custom CA); nil means a
 	// client of the adapter's own with ConnectTimeout and IdleTimeout. A
@@ -85,6 +85,17 @@ func RegionFromEndpoint(host string) string {
 
 type sdkAPI struct {
 	bucket *oss.Bucket
+	own    *http.Client // the adapter's own client; nil when the caller brought one
+}
+
+// Close closes the idle connections of the adapter's own client, so that a
+// batch does not keep every finished upload's connections open until they
+// time out. A caller's HTTPClient is left alone: others may share it.
+func (a *sdkAPI) Close() error {
+	if a.own != nil {
+		a.own.CloseIdleConnections()
+	}
+	return nil
 }
 
 var _ PartAPI = (*sdkAPI)(nil)
@@ -110,9 +121,10 @@ func NewOSSAPI(t Target, creds CredentialsSource, cfg SDKConfig) (PartAPI, error
 	if region == "" {
 		region = RegionFromEndpoint(u.Hostname())
 	}
-	hc := cfg.HTTPClient
+	hc, own := cfg.HTTPClient, (*http.Client)(nil)
 	if hc == nil {
 		hc = newHTTPClient(cfg.ConnectTimeout, cfg.IdleTimeout)
+		own = hc
 	}
 	opts := []oss.ClientOption{
 		oss.SetCredentialsProvider(sdkProvider{creds}),
@@ -131,7 +143,7 @@ func NewOSSAPI(t Target, creds CredentialsSource, cfg SDKConfig) (PartAPI, error
 	if err != nil {
 		return nil, fmt.Errorf("oss bucket %q: %w", t.Bucket, err)
 	}
-	return &sdkAPI{bucket: b}, nil
+	return &sdkAPI{bucket: b, own: own}, nil
 }
 
 func imur(bucket, key, uploadID string) oss.InitiateMultipartUploadResult {
