@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/reupload/reupload/ossupload"
@@ -56,6 +57,7 @@ func (c *Client) Abort(ctx context.Context, mediaID string) (*AbortResult, error
 	if err != nil {
 		return nil, err
 	}
+	defer closeAPI(api)
 	// Transient failures are retried: an abort that gives up leaves parts
 	// costing storage.
 	var backoff ossupload.Backoff
@@ -113,7 +115,15 @@ func (c *Client) ossFor(ctx context.Context, cp *resume.Checkpoint) (ossupload.P
 	if c.cfg.OSSEndpoint == "" && cp.Endpoint != "" {
 		t.Endpoint = cp.Endpoint
 	}
-	return ossupload.NewOSSAPI(t, ossupload.StaticCredentials(g.Credentials), ossupload.SDKConfig{})
+	return ossupload.NewOSSAPI(t, ossupload.StaticCredentials(g.Credentials), ossupload.SDKConfig{HTTPClient: c.cfg.HTTPClient})
+}
+
+// closeAPI releases an adapter's idle connections once a housekeeping call
+// is done with it.
+func closeAPI(api ossupload.PartAPI) {
+	if c, ok := api.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // Confirmed asks OSS (ListParts, every page) which parts of the unfinished
@@ -124,6 +134,7 @@ func (c *Client) Confirmed(ctx context.Context, cp *resume.Checkpoint) (parts in
 	if err != nil {
 		return 0, 0, false, err
 	}
+	defer closeAPI(api)
 	listed, err := api.ListParts(ctx, cp.Key, cp.UploadID)
 	var oe *ossupload.OSSError
 	if errors.As(err, &oe) && oe.Code == "NoSuchUpload" {

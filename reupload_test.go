@@ -381,6 +381,34 @@ func TestEmbedderHTTPClient(t *testing.T) {
 	if got := rt.n.Load(); got != 6 {
 		t.Fatalf("the embedder's client carried %d requests, want 6", got)
 	}
+
+	// Housekeeping too: the status of an interrupted upload (ListParts) and
+	// its abort, each after the RefreshUploadMedia that scopes its token.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err = c.Overwrite(ctx, m.MediaID, path, reupload.Options{PartSize: 100 << 10, Concurrency: 1,
+		OnEvent: func(ev ossupload.Event) {
+			if ev.Kind == ossupload.EventPartDone {
+				cancel()
+			}
+		}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted Overwrite: %v", err)
+	}
+	cps, err := c.Pending()
+	if err != nil || len(cps) != 1 {
+		t.Fatalf("Pending = %d checkpoints, %v; want the interrupted one", len(cps), err)
+	}
+	before := rt.n.Load()
+	if parts, _, gone, err := c.Confirmed(context.Background(), cps[0]); err != nil || gone || parts < 1 {
+		t.Fatalf("Confirmed = %d parts, gone %v, %v", parts, gone, err)
+	}
+	if _, err := c.Abort(context.Background(), m.MediaID); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.n.Load() - before; got != 4 {
+		t.Fatalf("the embedder's client carried %d housekeeping requests, want 4 (2 RefreshUploadMedia, ListParts, Abort)", got)
+	}
 }
 
 // With MD5 on, every part goes with a Content-MD5 that the emulator checks
