@@ -8,6 +8,13 @@ import (
 	"time"
 )
 
+// closeAPI closes api if it is an io.Closer (see PartAPI).
+func closeAPI(api PartAPI) {
+	if c, ok := api.(io.Closer); ok {
+		c.Close()
+	}
+}
+
 // PartAPI is all of OSS that the engine needs. The SDK adapter (NewOSSAPI)
 // and test doubles satisfy it. Every method is bound to one bucket. When a
 // PartAPI is also an io.Closer, the engine closes it at the end of the

@@ -258,9 +258,7 @@ func (r *run) once(ctx context.Context, fresh bool) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c, ok := api.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer closeAPI(api)
 	partSize := PartSizeFor(r.src.Size, r.opts.PartSize)
 	st := &state{run: r, api: api, key: t.Key}
 	resumed := false

@@ -69,6 +69,7 @@ func UploadStream(ctx context.Context, auth Authorizer, in io.Reader, fp resume.
 	if err != nil {
 		return nil, err
 	}
+	defer closeAPI(api)
 	st := &state{run: r, api: api, key: t.Key}
 	st.discard(ctx, t) // an earlier stream upload to this object can never resume
 	if err := st.initiate(ctx, t, opts.PartSize); err != nil {
