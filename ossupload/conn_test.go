@@ -93,12 +93,7 @@ func TestAdapterIdleTimeout(t *testing.T) {
 // of its idle-timeout connections: a part goes up whole and OSS's CRC-64 of
 // it comes back.
 func TestAdapterClientOverTLS(t *testing.T) {
-	s, err := osstest.NewServer(osstest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.CreateBucket("tls-bucket")
+	s := ossServer(t, "tls-bucket")
 	ts := httptest.NewTLSServer(s)
 	defer ts.Close()
 	hc := newHTTPClient(time.Second, 10*time.Second)
@@ -127,12 +122,7 @@ func TestAdapterClientOverTLS(t *testing.T) {
 // When an upload ends, the adapter's connections end with it: a batch does
 // not pile up idle connections (two goroutines each) until they time out.
 func TestUploadClosesItsConnections(t *testing.T) {
-	s, err := osstest.NewServer(osstest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.CreateBucket("conn-bucket")
+	s := ossServer(t, "conn-bucket")
 	data := bytes.Repeat([]byte{7}, 3*MinPartSize)
 	before := goleak.IgnoreCurrent()
 	auth := AuthorizerFunc(func(context.Context) (Grant, error) {
@@ -146,4 +136,16 @@ func TestUploadClosesItsConnections(t *testing.T) {
 	}
 	// The server stays up: only the client closing its side ends these.
 	goleak.VerifyNone(t, before)
+}
+
+// ossServer starts a fake OSS with one bucket, closed when the test ends.
+func ossServer(t *testing.T, bucket string) *osstest.Server {
+	t.Helper()
+	s, err := osstest.NewServer(osstest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	s.CreateBucket(bucket)
+	return s
 }
