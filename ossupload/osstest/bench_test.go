@@ -30,10 +30,7 @@ func BenchmarkUploadPart(b *testing.B) {
 			const size = 8 << 20
 			s := newServer(b, osstest.Options{Storage: tc.storage(b)})
 			bk := bucket(b, s, rootAK, rootSK, v4Opts()...)
-			imur, err := bk.InitiateMultipartUpload("bench")
-			if err != nil {
-				b.Fatal(err)
-			}
+			imur := initiate(b, bk, "bench")
 			data := randomBytes(size, 1)
 			var n atomic.Int64
 			b.SetBytes(size)
@@ -58,10 +55,7 @@ func BenchmarkUploadPartNoClientCRC(b *testing.B) {
 	const size = 8 << 20
 	s := newServer(b, osstest.Options{Storage: osstest.NewDiscardStorage()})
 	bk := bucket(b, s, rootAK, rootSK, append(v4Opts(), oss.EnableCRC(false))...)
-	imur, err := bk.InitiateMultipartUpload("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
+	imur := initiate(b, bk, "bench")
 	data := randomBytes(size, 1)
 	b.SetBytes(size)
 	b.ResetTimer()

@@ -116,10 +116,7 @@ func TestOperationErrors(t *testing.T) {
 			t.Fatal("object stored despite a bad Content-MD5")
 		}
 	})
-	imur, err := b.InitiateMultipartUpload("mp")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "mp")
 	t.Run("InvalidDigest UploadPart", func(t *testing.T) {
 		_, err := b.UploadPart(imur, strings.NewReader("abc"), 3, 1, oss.ContentMD5(wrongMD5))
 		wantCode(t, err, 400, "InvalidDigest")
@@ -311,10 +308,7 @@ func TestRequestIDsOnSuccess(t *testing.T) {
 func TestEarlyErrorOnLargePartBody(t *testing.T) {
 	s := newServer(t, osstest.Options{})
 	b := stsBucket(t, s, "k", time.Hour)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	s.ExpireTokens()
 	data := make([]byte, 16<<20)
 	for range 5 {

@@ -38,10 +38,7 @@ func TestFaultNth(t *testing.T) {
 	s := newServer(t, osstest.Options{})
 	b := bucket(t, s, rootAK, rootSK, v4Opts()...)
 	s.AddFault(osstest.Fault{Op: "UploadPart", Nth: 3, Status: 500, Code: "InternalError"})
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	for n := 1; n <= 5; n++ {
 		_, err := b.UploadPart(imur, strings.NewReader("part"), 4, n)
 		if n == 3 {
@@ -108,13 +105,10 @@ func TestFaultTimesWithEvery(t *testing.T) {
 func TestFaultReset(t *testing.T) {
 	s := newServer(t, osstest.Options{})
 	b := bucket(t, s, rootAK, rootSK, v4Opts()...)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	s.AddFault(osstest.Fault{Op: "UploadPart", Nth: 1, Reset: true})
 	data := randomBytes(1<<20, 5)
-	_, err = b.UploadPart(imur, bytes.NewReader(data), int64(len(data)), 1)
+	_, err := b.UploadPart(imur, bytes.NewReader(data), int64(len(data)), 1)
 	var se oss.ServiceError
 	if err == nil || errors.As(err, &se) {
 		t.Fatalf("want a transport error, got %v", err)
@@ -135,10 +129,7 @@ func TestFaultStallClientTimeout(t *testing.T) {
 	hc := &http.Client{Timeout: time.Second} // the other requests must fit in it even on a loaded machine
 	defer hc.CloseIdleConnections()
 	b := bucket(t, s, rootAK, rootSK, append(v4Opts(), oss.HTTPClient(hc))...)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	p, err := b.UploadPart(imur, strings.NewReader("last"), 4, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -187,10 +178,7 @@ func TestFaultStallUploadPartBody(t *testing.T) {
 	hc := &http.Client{Timeout: time.Second} // the other requests must fit in it even on a loaded machine
 	defer hc.CloseIdleConnections()
 	b := bucket(t, s, rootAK, rootSK, append(v4Opts(), oss.HTTPClient(hc))...)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	s.AddFault(osstest.Fault{Op: "UploadPart", Nth: 1, Stall: time.Hour})
 	if _, err := b.UploadPart(imur, bytes.NewReader(randomBytes(200_000, 1)), 200_000, 1); err == nil {
 		t.Fatal("want a timeout")
@@ -206,12 +194,9 @@ func TestFaultStallUploadPartBody(t *testing.T) {
 func TestFaultBadCRC(t *testing.T) {
 	s := newServer(t, osstest.Options{})
 	b := bucket(t, s, rootAK, rootSK, v4Opts()...)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	s.AddFault(osstest.Fault{Op: "UploadPart", Nth: 1, BadCRC: true})
-	_, err = b.UploadPart(imur, strings.NewReader("data"), 4, 1)
+	_, err := b.UploadPart(imur, strings.NewReader("data"), 4, 1)
 	var crcErr oss.CRCCheckError
 	if !errors.As(err, &crcErr) {
 		t.Fatalf("want CRCCheckError, got %T %v", err, err)
@@ -250,12 +235,9 @@ func TestFaultRemoveAndClear(t *testing.T) {
 func TestFaultInjectedNoSuchUploadNamesUpload(t *testing.T) {
 	s := newServer(t, osstest.Options{})
 	b := bucket(t, s, rootAK, rootSK, v4Opts()...)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	s.AddFault(osstest.Fault{Op: "UploadPart", Code: "NoSuchUpload"})
-	_, err = b.UploadPart(imur, strings.NewReader("x"), 1, 1)
+	_, err := b.UploadPart(imur, strings.NewReader("x"), 1, 1)
 	se := wantCode(t, err, 404, "NoSuchUpload")
 	if !strings.Contains(se.RawMessage, "<UploadId>"+imur.UploadID+"</UploadId>") {
 		t.Fatalf("body %s", se.RawMessage)

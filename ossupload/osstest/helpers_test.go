@@ -76,6 +76,16 @@ func bucket(t testing.TB, s *osstest.Server, ak, sk string, opts ...oss.ClientOp
 	return b
 }
 
+// initiate starts a multipart upload of key through b.
+func initiate(t testing.TB, b *oss.Bucket, key string) oss.InitiateMultipartUploadResult {
+	t.Helper()
+	imur, err := b.InitiateMultipartUpload(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imur
+}
+
 // stsBucket signs with a fresh STS token for bkt/object, V4.
 func stsBucket(t testing.TB, s *osstest.Server, object string, ttl time.Duration) *oss.Bucket {
 	t.Helper()

@@ -244,10 +244,7 @@ func TestListUploadedPartsPaging(t *testing.T) {
 func TestReuploadedPartReplacesOld(t *testing.T) {
 	s := newServer(t, osstest.Options{})
 	b := bucket(t, s, rootAK, rootSK, v4Opts()...)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	old, err := b.UploadPart(imur, strings.NewReader("old data"), 8, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -272,10 +269,7 @@ func TestReuploadedPartReplacesOld(t *testing.T) {
 func TestAbortMultipartUpload(t *testing.T) {
 	s := newServer(t, osstest.Options{})
 	b := stsBucket(t, s, "k", time.Hour)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	if _, err := b.UploadPart(imur, strings.NewReader("abc"), 3, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +279,7 @@ func TestAbortMultipartUpload(t *testing.T) {
 	if ups := s.Uploads(bucketName); len(ups) != 0 {
 		t.Fatalf("uploads after abort: %+v", ups)
 	}
-	_, err = b.UploadPart(imur, strings.NewReader("abc"), 3, 2)
+	_, err := b.UploadPart(imur, strings.NewReader("abc"), 3, 2)
 	se := wantCode(t, err, 404, "NoSuchUpload")
 	if !strings.Contains(se.RawMessage, "<UploadId>"+imur.UploadID+"</UploadId>") {
 		t.Fatalf("NoSuchUpload without UploadId: %s", se.RawMessage)

@@ -238,10 +238,7 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 func TestStats(t *testing.T) {
 	s := newServer(t, osstest.Options{})
 	b := bucket(t, s, rootAK, rootSK, v4Opts()...)
-	imur, err := b.InitiateMultipartUpload("k")
-	if err != nil {
-		t.Fatal(err)
-	}
+	imur := initiate(t, b, "k")
 	p1, err := b.UploadPart(imur, bytes.NewReader(randomBytes(150_000, 1)), 150_000, 1)
 	if err != nil {
 		t.Fatal(err)
