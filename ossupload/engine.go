@@ -73,15 +73,10 @@ func Upload(ctx context.Context, auth Authorizer, src Source, opts Options) (*Re
 		}
 	}
 	opts.fill()
-	r := &run{opts: opts, auth: auth, src: src, start: opts.Now()}
-	if opts.LimitRate > 0 {
-		r.limiter = newLimiter(opts.LimitRate)
-	}
-	g, err := auth.Authorize(ctx)
+	r, err := startRun(ctx, auth, src, opts)
 	if err != nil {
 		return nil, err
 	}
-	r.setGrant(g)
 	fresh := opts.Restart
 	for restarts := 0; ; restarts++ {
 		res, err := r.once(ctx, fresh)
@@ -93,6 +88,20 @@ func Upload(ctx context.Context, auth Authorizer, src Source, opts Options) (*Re
 		}
 		return res, err
 	}
+}
+
+// startRun sets up a run with filled opts and fetches its first grant.
+func startRun(ctx context.Context, auth Authorizer, src Source, opts Options) (*run, error) {
+	r := &run{opts: opts, auth: auth, src: src, start: opts.Now()}
+	if opts.LimitRate > 0 {
+		r.limiter = newLimiter(opts.LimitRate)
+	}
+	g, err := auth.Authorize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.setGrant(g)
+	return r, nil
 }
 
 // newLimiter paces bytes at bps per second, in bursts of at most 1 MiB.

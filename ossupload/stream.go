@@ -55,15 +55,10 @@ func UploadStream(ctx context.Context, auth Authorizer, in io.Reader, fp resume.
 	}
 	opts.fill()
 	buffered := &streamSource{parts: map[int64][]byte{}}
-	r := &run{opts: opts, auth: auth, src: Source{R: buffered, Fingerprint: fp}, start: opts.Now()}
-	if opts.LimitRate > 0 {
-		r.limiter = newLimiter(opts.LimitRate)
-	}
-	g, err := auth.Authorize(ctx)
+	r, err := startRun(ctx, auth, Source{R: buffered, Fingerprint: fp}, opts)
 	if err != nil {
 		return nil, err
 	}
-	r.setGrant(g)
 	t, _ := r.target()
 	api, err := opts.NewAPI(t, r)
 	if err != nil {
