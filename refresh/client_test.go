@@ -73,6 +73,16 @@ func (e *env) slept() []time.Duration {
 	return append([]time.Duration(nil), e.sleeps...)
 }
 
+// fault adds the fault that spec describes in the emulator's grammar.
+func (e *env) fault(t *testing.T, spec string) {
+	t.Helper()
+	f, err := icetest.ParseFault(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.AddFault(f)
+}
+
 func newEnv(t *testing.T, opts icetest.Options) *env {
 	t.Helper()
 	e := &env{tok: &tokens{expiry: clockNow.Add(3000 * time.Second)}}
@@ -193,12 +203,8 @@ func TestRetries(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
 			e := newEnv(t, icetest.Options{})
-			f, err := icetest.ParseFault(tc.fault)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.srv.AddFault(f)
-			_, err = e.client(t, refresh.Config{MaxAttempts: tc.attempts}).RefreshUploadMedia(context.Background(), media)
+			e.fault(t, tc.fault)
+			_, err := e.client(t, refresh.Config{MaxAttempts: tc.attempts}).RefreshUploadMedia(context.Background(), media)
 			if got := e.srv.Calls("RefreshUploadMedia"); got != tc.wantCalls {
 				t.Errorf("calls %d, want %d", got, tc.wantCalls)
 			}
@@ -317,12 +323,8 @@ func TestCorruptResponses(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.fault, func(t *testing.T) {
 			e := newEnv(t, icetest.Options{})
-			f, err := icetest.ParseFault(tc.fault)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.srv.AddFault(f)
-			_, err = e.client(t, refresh.Config{}).RefreshUploadMedia(context.Background(), media)
+			e.fault(t, tc.fault)
+			_, err := e.client(t, refresh.Config{}).RefreshUploadMedia(context.Background(), media)
 			var de *refresh.DecodeError
 			if !errors.As(err, &de) || de.Field != tc.field {
 				t.Fatalf("error %v, want DecodeError on %s", err, tc.field)
