@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/reupload/reupload/internal/retry"
 	"github.com/reupload/reupload/resume"
 )
 
@@ -82,12 +83,7 @@ func (b Backoff) Delay(attempt int, r float64) time.Duration {
 	if limit <= 0 {
 		limit = 20 * time.Second
 	}
-	d := limit
-	if attempt < 30 && base<<(attempt-1) < limit {
-		d = base << (attempt - 1)
-	}
-	// Full jitter keeps many failing parts from retrying in lockstep.
-	return time.Duration(float64(d) * (0.5 + r/2))
+	return retry.Delay(base, limit, attempt, r)
 }
 
 // EventKind names what happened.
@@ -169,15 +165,6 @@ func (o *Options) fill() {
 
 // Sleep waits for d or until ctx is done, whichever comes first; it is the
 // default Options.Sleep.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
+func Sleep(ctx context.Context, d time.Duration) error { return retry.Sleep(ctx, d) }
 
 func jitter() float64 { return rand.Float64() }

@@ -18,6 +18,8 @@ import (
 	"github.com/alibabacloud-go/tea/dara"
 	"github.com/aliyun/credentials-go/credentials"
 	"github.com/aliyun/credentials-go/credentials/providers"
+
+	"github.com/reupload/reupload/internal/retry"
 )
 
 // APIVersion is the ICE OpenAPI version this client speaks.
@@ -88,7 +90,7 @@ func New(cfg Config) (*Client, error) {
 		c.maxAttempts = DefaultMaxAttempts
 	}
 	if c.sleep == nil {
-		c.sleep = sleepCtx
+		c.sleep = retry.Sleep
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -336,22 +338,7 @@ func (c *Client) call(ctx context.Context, action, mediaID string, out any) erro
 // backoff is capped exponential backoff with "equal jitter": half fixed,
 // half random, so a retry never fires at once.
 func backoff(attempt int) time.Duration {
-	d := BackoffCap
-	if attempt < 16 {
-		d = min(BackoffCap, BackoffBase<<(attempt-1))
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return retry.Delay(BackoffBase, BackoffCap, attempt, rand.Float64())
 }
 
 // once makes one attempt through darabonba-openapi with the SDK's retry off.

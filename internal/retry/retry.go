@@ -1,0 +1,35 @@
+// Package retry is the wait between attempts that the ICE client (refresh)
+// and the upload engine (ossupload) share, so that neither imports the
+// other for it.
+package retry
+
+import (
+	"context"
+	"time"
+)
+
+// Delay is capped exponential backoff with "equal jitter": before retry
+// number attempt (1-based) it waits base·2^(attempt-1), at most limit, of
+// which half is fixed and half scaled by r in [0, 1]. The fixed half means a
+// retry never fires at once; the random half keeps many failing callers
+// from retrying in lockstep.
+func Delay(base, limit time.Duration, attempt int, r float64) time.Duration {
+	d := limit
+	if attempt < 30 && base<<(attempt-1) < limit {
+		d = base << (attempt - 1)
+	}
+	return time.Duration(float64(d) * (0.5 + r/2))
+}
+
+// Sleep waits for d or until ctx is done, whichever comes first, and then
+// returns nil or the context's cause.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
