@@ -15,7 +15,7 @@ import (
 // from retrying in lockstep.
 func Delay(base, limit time.Duration, attempt int, r float64) time.Duration {
 	d := limit
-	if attempt < 30 && base<<(attempt-1) < limit {
+	if attempt < 64 && base <= limit>>(attempt-1) { // base·2^(attempt-1) ≤ limit, without overflow
 		d = base << (attempt - 1)
 	}
 	return time.Duration(float64(d) * (0.5 + r/2))

@@ -27,6 +27,13 @@ func TestDelay(t *testing.T) {
 	}
 }
 
+// A base so large that doubling it overflows still gives the cap.
+func TestDelayLargeBase(t *testing.T) {
+	if got := Delay(time.Hour, 2*time.Hour, 40, 1); got != 2*time.Hour {
+		t.Fatalf("Delay = %v, want the 2h cap", got)
+	}
+}
+
 func TestSleepHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cause := errors.New("stop")
