@@ -52,10 +52,7 @@ func (e *env) batch(ctx context.Context, args []string) int {
 	md5 := fs.Bool("md5", false, "also send Content-MD5 with every part")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, batchHelp)
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-		return reupload.ExitOK
+		return e.help(fs, batchHelp)
 	}
 	if err == nil && len(pos) != 1 {
 		err = usagef("batch takes one MANIFEST, got %d argument(s); usage: reupload batch [flags] MANIFEST", len(pos))

@@ -52,10 +52,7 @@ func (e *env) emulator(ctx context.Context, args []string) int {
 	fs.Var(&faults, "fault", "inject a fault (repeatable; grammar above)")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(e.stdout, emulatorHelp)
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-		return reupload.ExitOK
+		return e.help(fs, emulatorHelp)
 	}
 	if err == nil && len(pos) > 0 {
 		err = usagef("emulator takes no arguments, got %q", pos)

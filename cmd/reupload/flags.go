@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/reupload/reupload"
 )
 
 // usageError is a bad flag or argument: exit 2, nothing sent.
@@ -132,4 +134,12 @@ func (j *jobsFlag) Set(s string) error {
 	}
 	*j = jobsFlag(n)
 	return nil
+}
+
+// help answers -h: text, then the flags' defaults, on stdout; exit 0.
+func (e *env) help(fs *flag.FlagSet, text string) int {
+	fmt.Fprint(e.stdout, text)
+	fs.SetOutput(e.stdout)
+	fs.PrintDefaults()
+	return reupload.ExitOK
 }

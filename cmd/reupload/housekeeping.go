@@ -54,10 +54,7 @@ func (e *env) status(ctx context.Context, args []string) int {
 	askOSS := fs.Bool("oss", false, "also ask OSS (ListParts) what it holds of each upload; needs credentials")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(e.stdout, "usage: reupload status [flags] [MEDIA_ID]\n\nLists unfinished uploads (checkpoints) in the state dir: parts confirmed, age, source.\n\nFlags:")
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-		return reupload.ExitOK
+		return e.help(fs, "usage: reupload status [flags] [MEDIA_ID]\n\nLists unfinished uploads (checkpoints) in the state dir: parts confirmed, age, source.\n\nFlags:\n")
 	}
 	if err == nil && len(pos) > 1 {
 		err = usagef("status takes at most one MEDIA_ID, got %d arguments", len(pos))
@@ -161,10 +158,7 @@ func (e *env) abort(ctx context.Context, args []string) int {
 	asJSON := fs.Bool("json", false, "one JSON object per aborted upload on stdout")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(e.stdout, "usage: reupload abort [flags] MEDIA_ID\n       reupload abort [flags] --older-than 7d\n\nAborts unfinished multipart uploads on OSS (their parts stop costing storage)\nand removes their checkpoints.\n\nFlags:")
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-		return reupload.ExitOK
+		return e.help(fs, "usage: reupload abort [flags] MEDIA_ID\n       reupload abort [flags] --older-than 7d\n\nAborts unfinished multipart uploads on OSS (their parts stop costing storage)\nand removes their checkpoints.\n\nFlags:\n")
 	}
 	var age time.Duration
 	switch {

@@ -64,11 +64,8 @@ func (e *env) put(ctx context.Context, args []string) int {
 	pf.register(fs)
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(e.stdout, "usage: reupload put [flags] MEDIA_ID FILE|URL|-")
-		fmt.Fprintln(e.stdout, "FILE is a local file, URL an http(s) URL read with Range requests, - reads stdin (not resumable).")
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-		return reupload.ExitOK
+		return e.help(fs, "usage: reupload put [flags] MEDIA_ID FILE|URL|-\n"+
+			"FILE is a local file, URL an http(s) URL read with Range requests, - reads stdin (not resumable).\n")
 	}
 	if err == nil && len(pos) != 2 {
 		err = usagef("put takes MEDIA_ID and FILE, got %d argument(s); usage: reupload put [flags] MEDIA_ID FILE|URL|-", len(pos))
