@@ -363,9 +363,11 @@ func ErrorCode(err error) (code, requestID string) {
 	return "Failed", ""
 }
 
-// OneLine folds a message onto one line and scrubs anything named like a
-// secret (refresh.Scrub): a last line of defence for text that came from
-// elsewhere, such as a credential provider's error.
+// OneLine folds a message onto one line, scrubs anything named like a
+// secret (refresh.Scrub) and writes control characters as escapes (ESC as
+// \x1b, invalid UTF-8 bytes as \xff, a direction override as \u202e): a
+// last line of defence for text that came from elsewhere, such as a
+// credential provider's error or a file name, before it reaches a terminal.
 func OneLine(s string) string {
-	return refresh.Scrub(strings.Join(strings.Fields(s), " "))
+	return escapeControls(refresh.Scrub(strings.Join(strings.Fields(s), " ")))
 }
