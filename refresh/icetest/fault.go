@@ -201,7 +201,7 @@ func ParseFault(spec string) (Fault, error) {
 }
 
 // Actions are the ICE actions the fake serves.
-var Actions = []string{"RefreshUploadMedia", "GetMediaInfo"}
+var Actions = []string{"RefreshUploadMedia", "GetMediaInfo", "SearchMedia"}
 
 func isStatus(s string) bool {
 	n, err := strconv.Atoi(s)

@@ -39,6 +39,26 @@ type TokenIssuer interface {
 	IssueToken(bucket, object string, ttl time.Duration) (accessKeyID, accessKeySecret, securityToken string, expires time.Time)
 }
 
+// ObjectStat is what the fake asks the object store about a media's source.
+type ObjectStat struct {
+	Size         int64
+	LastModified time.Time
+}
+
+// ObjectStore tells the fake the current state of a media's source object,
+// so that GetMediaInfo reports the real size and notices overwrites. The
+// emulator adapts osstest.Server.Object to it.
+type ObjectStore interface {
+	StatObject(bucket, key string) (ObjectStat, bool)
+}
+
+// Presigner signs a GET URL for an object that works until expires, the
+// way GetMediaInfo's FileUrl does on the real service. osstest.Server
+// implements it (PresignGetURL, an OSS V1 presigned URL).
+type Presigner interface {
+	PresignGetURL(bucket, key string, expires time.Time) string
+}
+
 // Options configure a Server. Every zero value is usable except Issuer.
 type Options struct {
 	Addr        string           // listen address; "" means 127.0.0.1:0
@@ -47,14 +67,31 @@ type Options struct {
 	Issuer      TokenIssuer      // required: mints the STS triple inside UploadAuth
 	STSTTL      time.Duration    // lifetime of issued STS credentials; 0 means DefaultSTSTTL
 	QPS         float64          // per-AccessKey request rate above which calls get Throttling.User; 0 means unlimited
-	Now         func() time.Time // server clock for x-acs-date skew, nonces, STS expiry and throttling; nil means time.Now
+	Now         func() time.Time // server clock for x-acs-date skew, nonces, STS expiry, throttling and MediaLag; nil means time.Now
 	Logger      *slog.Logger     // request log (never secrets); nil discards
+
+	// Store reports a media's source object. nil: GetMediaInfo reports
+	// FileSize 0 and never sees an overwrite.
+	Store ObjectStore
+	// Presigner signs FileUrl. nil: FileUrl is the unsigned object URL.
+	Presigner Presigner
+	// MediaLag is how long after an overwrite of a media's object (its
+	// LastModified, as Store reports it) GetMediaInfo keeps reporting the
+	// old FileSize and ModifiedTime with Status Uploading, as ICE does while
+	// it analyses the new file. 0 means the new file shows at once.
+	MediaLag time.Duration
 }
 
 // Media is an asset the fake knows. ID must be well formed (see MediaID).
+// The fake does not analyse sources: Duration (seconds), Width and Height
+// are reported as given (0: empty), and Bitrate follows from the source's
+// size and Duration.
 type Media struct {
 	ID, Bucket, Object string
-	Title              string
+	Title, Description string
+	CoverURL           string
+	Duration           float64
+	Width, Height      int
 }
 
 // MediaID derives a well-formed, deterministic MediaId (32 lowercase hex
@@ -82,6 +119,7 @@ func ValidMediaID(id string) bool {
 type accessKey struct {
 	secret  string
 	actions map[string]bool // nil: every action allowed
+	deny    map[string]bool // actions refused with Forbidden.RAM even if allowed
 	token   string          // "" for a permanent AccessKey
 	expires time.Time       // STS only
 }
@@ -89,6 +127,8 @@ type accessKey struct {
 type mediaRecord struct {
 	Media
 	created, modified time.Time
+	file              ObjectStat // the source as GetMediaInfo reports it
+	uploading         bool       // the object changed and MediaLag has not passed yet
 }
 
 type nonceEntry struct {
@@ -130,6 +170,9 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	if opts.STSTTL == 0 {
 		opts.STSTTL = DefaultSTSTTL
+	}
+	if opts.MediaLag < 0 {
+		return nil, fmt.Errorf("icetest: MediaLag %v is negative", opts.MediaLag)
 	}
 	if opts.STSTTL < time.Second {
 		return nil, fmt.Errorf("icetest: STSTTL %v is under a second", opts.STSTTL)
@@ -189,6 +232,19 @@ func (s *Server) AddAccessKey(id, secret string, actions ...string) {
 	s.mu.Unlock()
 }
 
+// AddAccessKeyDeny registers caller credentials that may call every action
+// except deny, which get 403 Forbidden.RAM, as a RAM user whose policy
+// lacks those actions does. Actions may carry the "ice:" prefix.
+func (s *Server) AddAccessKeyDeny(id, secret string, deny ...string) {
+	k := &accessKey{secret: secret, deny: map[string]bool{}}
+	for _, a := range deny {
+		k.deny[strings.TrimPrefix(a, "ice:")] = true
+	}
+	s.mu.Lock()
+	s.keys[id] = k
+	s.mu.Unlock()
+}
+
 // AddSTS registers caller STS credentials: requests must carry token in
 // x-acs-security-token and are refused with InvalidSecurityToken.Expired
 // once the server clock passes expires.
@@ -198,11 +254,18 @@ func (s *Server) AddSTS(id, secret, token string, expires time.Time) {
 	s.mu.Unlock()
 }
 
-// AddMedia registers (or replaces) a media asset.
+// AddMedia registers (or replaces) a media asset. Its source is whatever
+// the ObjectStore holds at m.Bucket/m.Object now; it shows at once.
 func (s *Server) AddMedia(m Media) {
 	now := s.opts.Now().UTC()
+	rec := &mediaRecord{Media: m, created: now, modified: now}
+	if s.opts.Store != nil {
+		if st, ok := s.opts.Store.StatObject(m.Bucket, m.Object); ok {
+			rec.file = st
+		}
+	}
 	s.mu.Lock()
-	s.media[m.ID] = &mediaRecord{Media: m, created: now, modified: now}
+	s.media[m.ID] = rec
 	s.mu.Unlock()
 }
 
@@ -227,6 +290,7 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	detail  map[string]any // AccessDeniedDetail, for Forbidden.RAM
 }
 
 func fail(status int, code, format string, args ...any) *apiError {
@@ -236,66 +300,137 @@ func fail(status int, code, format string, args ...any) *apiError {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := s.requestID()
+	body, readErr := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	params := requestParams(r, body)
 	action := r.Header.Get("x-acs-action")
 	if action == "" {
-		action = r.URL.Query().Get("Action")
+		action = params.Get("Action")
 	}
 	s.mu.Lock()
 	s.calls[action]++
 	s.mu.Unlock()
 
 	status, code := http.StatusOK, ""
-	body, apiErr := s.handle(r, action)
+	var out map[string]any
+	var apiErr *apiError
+	if readErr != nil {
+		apiErr = fail(400, "InvalidParameter", "cannot read the request body")
+	} else {
+		out, apiErr = s.handle(r, body, params, action)
+	}
 	if apiErr != nil {
 		status, code = apiErr.status, apiErr.code
-		body = map[string]any{
+		out = map[string]any{
 			"RequestId": reqID,
 			"HostId":    r.Host,
 			"Code":      apiErr.code,
 			"Message":   apiErr.message,
 			"Recommend": "https://api.aliyun.com/troubleshoot?q=" + url.QueryEscape(apiErr.code) + "&product=ICE&requestId=" + reqID,
 		}
+		if apiErr.detail != nil {
+			out["AccessDeniedDetail"] = apiErr.detail
+		}
 	} else {
-		body["RequestId"] = reqID
+		out["RequestId"] = reqID
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "icetest request",
 		slog.String("action", action), slog.Int("status", status), slog.String("code", code), slog.String("request_id", reqID))
-	buf, err := json.Marshal(body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+	var buf []byte
+	contentType := "application/json;charset=utf-8"
+	if wantsXML(r, params) {
+		root := action + "Response"
+		if apiErr != nil {
+			root = "Error"
+		}
+		buf, contentType = encodeXML(root, out), "text/xml;charset=utf-8"
+	} else {
+		var err error
+		if buf, err = json.Marshal(out); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 	}
-	w.Header().Set("Content-Type", "application/json;charset=utf-8")
+	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("x-acs-request-id", reqID)
 	w.WriteHeader(status)
 	w.Write(buf)
 }
 
+// requestParams merges the query with a form body; the query wins. RPC
+// callers (the classic SDK, the aliyun CLI) send their parameters either
+// way, and the ACS3 SDK sends formData bodies this way too.
+func requestParams(r *http.Request, body []byte) url.Values {
+	params := r.URL.Query()
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return params
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return params
+	}
+	for k, v := range form {
+		if _, dup := params[k]; !dup {
+			params[k] = v
+		}
+	}
+	return params
+}
+
+// wantsXML reports whether the caller asked for XML: Format=XML (RPC), or
+// an Accept header naming XML without Format=JSON. POP answers in the
+// format asked for, errors included.
+func wantsXML(r *http.Request, params url.Values) bool {
+	if f := params.Get("Format"); f != "" {
+		return strings.EqualFold(f, "XML")
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "application/xml") || strings.Contains(accept, "text/xml")
+}
+
 // handle authenticates the request and runs the action. The order of checks
 // follows the POP gateway: signature, timestamp, nonce, token, API, RAM,
-// throttling, then the service itself.
-func (s *Server) handle(r *http.Request, action string) (map[string]any, *apiError) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return nil, fail(400, "InvalidParameter", "cannot read the request body")
-	}
+// throttling, then the service itself. A request with an Authorization
+// header is ACS3; one with Signature/SignatureMethod parameters and no
+// Authorization is the older RPC (HMAC-SHA1) style.
+func (s *Server) handle(r *http.Request, body []byte, params url.Values, action string) (map[string]any, *apiError) {
 	now := s.opts.Now()
-	ak, key, apiErr := s.authenticate(r, body, now)
+	rpc := r.Header.Get("Authorization") == "" && (params.Has("Signature") || params.Has("SignatureMethod"))
+	var (
+		ak     string
+		key    *accessKey
+		apiErr *apiError
+	)
+	version := r.Header.Get("x-acs-version")
+	if rpc {
+		ak, key, apiErr = s.authenticateRPC(r, params, now)
+		version = params.Get("Version")
+	} else {
+		ak, key, apiErr = s.authenticate(r, body, now)
+	}
 	if apiErr != nil {
 		return nil, apiErr
 	}
-	if v := r.Header.Get("x-acs-version"); v != APIVersion {
+	if version != APIVersion {
 		return nil, fail(400, "InvalidVersion", "Specified parameter Version is not valid.")
 	}
 	handler, ok := map[string]func(*http.Request, url.Values, *Fault) (map[string]any, *apiError){
 		"RefreshUploadMedia": s.refreshUploadMedia,
 		"GetMediaInfo":       s.getMediaInfo,
+		"SearchMedia":        s.searchMedia,
 	}[action]
 	if !ok {
 		return nil, fail(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
 	}
-	if key.actions != nil && !key.actions[action] {
-		return nil, fail(403, "Forbidden.RAM", "User not authorized to operate on the specified resource, or this API doesn't support RAM. (ice:%s)", action)
+	if (key.actions != nil && !key.actions[action]) || key.deny[action] {
+		e := fail(403, "Forbidden.RAM", "User not authorized to operate on the specified resource, or this API doesn't support RAM.")
+		// The gateway's AccessDeniedDetail, which both SDKs parse.
+		e.detail = map[string]any{
+			"AuthAction":        "ice:" + action,
+			"AuthPrincipalType": "SubUser",
+			"NoPermissionType":  "ImplicitDeny",
+			"PolicyType":        "AccountLevelIdentityBasedPolicy",
+		}
+		return nil, e
 	}
 	if !s.allow(ak, now) {
 		return nil, fail(400, "Throttling.User", "Request was denied due to user flow control.")
@@ -307,14 +442,6 @@ func (s *Server) handle(r *http.Request, action string) (map[string]any, *apiErr
 			msg = "injected fault"
 		}
 		return nil, fail(f.Status, f.Code, "%s", msg)
-	}
-	params := r.URL.Query()
-	if form, err := url.ParseQuery(string(body)); err == nil && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		for k, v := range form {
-			if _, dup := params[k]; !dup {
-				params[k] = v
-			}
-		}
 	}
 	return handler(r, params, f)
 }
@@ -340,24 +467,6 @@ func (s *Server) requestID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-func (s *Server) lookupMedia(params url.Values) (*mediaRecord, *apiError) {
-	id := params.Get("MediaId")
-	if id == "" {
-		return nil, fail(400, "MissingParameter", "The input parameter \"MediaId\" that is mandatory for processing this request is not supplied.")
-	}
-	if !ValidMediaID(id) {
-		return nil, fail(400, "InvalidParameter", "The specified parameter \"MediaId\" is not valid.")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m, ok := s.media[id]
-	if !ok {
-		return nil, fail(404, "ResourceNotFound", "The specified media %s does not exist.", id)
-	}
-	cp := *m
-	return &cp, nil
-}
-
 func b64JSON(v any) string {
 	buf, _ := json.Marshal(v)
 	return b64(buf)
@@ -372,11 +481,6 @@ func (s *Server) refreshUploadMedia(_ *http.Request, params url.Values, f *Fault
 	}
 	id, secret, token, expires := s.opts.Issuer.IssueToken(m.Bucket, m.Object, s.opts.STSTTL)
 	now := s.opts.Now().UTC()
-	s.mu.Lock()
-	if rec, ok := s.media[m.ID]; ok {
-		rec.modified = now
-	}
-	s.mu.Unlock()
 
 	address := map[string]any{"Endpoint": s.opts.OSSEndpoint, "Bucket": m.Bucket, "FileName": m.Object}
 	auth := map[string]any{
@@ -412,47 +516,4 @@ func (s *Server) refreshUploadMedia(_ *http.Request, params url.Values, f *Fault
 		}
 	}
 	return map[string]any{"MediaId": m.ID, "UploadAddress": addrB64, "UploadAuth": authB64}, nil
-}
-
-func (s *Server) fileURL(bucket, object string) string {
-	u, err := url.Parse(s.opts.OSSEndpoint)
-	if err != nil || u.Host == "" {
-		return s.opts.OSSEndpoint + "/" + bucket + "/" + object
-	}
-	obj := (&url.URL{Path: object}).EscapedPath()
-	if ip := net.ParseIP(u.Hostname()); ip != nil || u.Hostname() == "localhost" {
-		return u.Scheme + "://" + u.Host + "/" + bucket + "/" + obj // path style: no DNS for IPs
-	}
-	return u.Scheme + "://" + bucket + "." + u.Host + "/" + obj
-}
-
-func (s *Server) getMediaInfo(_ *http.Request, params url.Values, _ *Fault) (map[string]any, *apiError) {
-	m, apiErr := s.lookupMedia(params)
-	if apiErr != nil {
-		return nil, apiErr
-	}
-	fileURL := s.fileURL(m.Bucket, m.Object)
-	name := m.Object[strings.LastIndex(m.Object, "/")+1:]
-	return map[string]any{
-		"MediaInfo": map[string]any{
-			"MediaId": m.ID,
-			"MediaBasicInfo": map[string]any{
-				"MediaId":      m.ID,
-				"InputURL":     fileURL,
-				"MediaType":    "video",
-				"Status":       "Normal",
-				"Title":        m.Title,
-				"CreateTime":   m.created.Format(time.RFC3339),
-				"ModifiedTime": m.modified.Format(time.RFC3339),
-			},
-			"FileInfoList": []any{map[string]any{
-				"FileBasicInfo": map[string]any{
-					"FileName":   name,
-					"FileStatus": "Normal",
-					"FileUrl":    fileURL,
-					"Region":     s.opts.Region,
-				},
-			}},
-		},
-	}, nil
 }

@@ -184,32 +184,49 @@ func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (stri
 		return "", nil, fail(400, "SignatureDoesNotMatch", "Specified signature does not match our calculation.")
 	}
 
-	date, err := time.Parse("2006-01-02T15:04:05Z", r.Header.Get("x-acs-date"))
-	if err != nil {
-		return "", nil, fail(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
-	}
-	if d := now.Sub(date); d > Window || d < -Window {
-		return "", nil, fail(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
-	}
-	if !s.useNonce(a.accessKeyID+"/"+r.Header.Get("x-acs-signature-nonce"), now) {
-		return "", nil, fail(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+	if e := s.checkDateNonce(a.accessKeyID, r.Header.Get("x-acs-date"), r.Header.Get("x-acs-signature-nonce"), now); e != nil {
+		return "", nil, e
 	}
 
-	token := r.Header.Get("x-acs-security-token")
-	switch {
-	case k.token == "" && token != "":
-		return "", nil, fail(400, "InvalidSecurityToken.Malformed", "Specified SecurityToken is malformed.")
-	case k.token != "" && token == "":
-		return "", nil, fail(400, "MissingSecurityToken", "The STS AccessKey requires a SecurityToken.")
-	case k.token != "" && !hmac.Equal([]byte(token), []byte(k.token)):
-		return "", nil, fail(400, "InvalidSecurityToken.MismatchWithAccessKey", "Specified SecurityToken mismatch with the AccessKey.")
-	case k.token != "" && !now.Before(k.expires):
-		return "", nil, fail(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+	if e := checkToken(&k, r.Header.Get("x-acs-security-token"), now); e != nil {
+		return "", nil, e
 	}
 	if id := r.Header.Get("x-acs-accesskey-id"); id != "" && id != a.accessKeyID {
 		return "", nil, fail(400, "IncompleteSignature", "x-acs-accesskey-id does not match the Credential.")
 	}
 	return a.accessKeyID, &k, nil
+}
+
+// checkToken checks the SecurityToken a caller sent against its key: STS
+// keys need their own unexpired token, permanent keys none.
+func checkToken(k *accessKey, token string, now time.Time) *apiError {
+	switch {
+	case k.token == "" && token != "":
+		return fail(400, "InvalidSecurityToken.Malformed", "Specified SecurityToken is malformed.")
+	case k.token != "" && token == "":
+		return fail(400, "MissingSecurityToken", "The STS AccessKey requires a SecurityToken.")
+	case k.token != "" && !hmac.Equal([]byte(token), []byte(k.token)):
+		return fail(400, "InvalidSecurityToken.MismatchWithAccessKey", "Specified SecurityToken mismatch with the AccessKey.")
+	case k.token != "" && !now.Before(k.expires):
+		return fail(400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired.")
+	}
+	return nil
+}
+
+// checkDateNonce applies the gateway's ±Window clock check to date, then
+// spends the caller's nonce.
+func (s *Server) checkDateNonce(accessKeyID, date, nonce string, now time.Time) *apiError {
+	t, err := time.Parse("2006-01-02T15:04:05Z", date)
+	if err != nil {
+		return fail(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
+	}
+	if d := now.Sub(t); d > Window || d < -Window {
+		return fail(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+	}
+	if !s.useNonce(accessKeyID+"/"+nonce, now) {
+		return fail(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+	}
+	return nil
 }
 
 // useNonce records a nonce and reports whether it was fresh. Nonces older
