@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -83,6 +84,12 @@ type authRequest struct {
 	region     string   // V4 scope region
 	product    string   // V4 scope product
 	additional []string // V4 AdditionalHeaders, lower-case
+
+	token     string    // security token: x-oss-security-token, or the URL's for a presigned one
+	presigned bool      // signed in the query string (a presigned URL), not in Authorization
+	signDate  string    // the signed time text: Date/x-oss-date, or a V4 URL's x-oss-date
+	signTime  time.Time // signDate parsed
+	expires   time.Time // a presigned URL's end
 }
 
 func parseAuthorization(h string) (authRequest, bool) {
@@ -129,17 +136,26 @@ func parseAuthorization(h string) (authRequest, bool) {
 }
 
 // authenticate checks the request's signature and credentials, in the order
-// OSS does: the key, then the STS token, then the clock, then the signature,
-// and last whether the key may touch this object.
+// OSS does: the key, then the STS token, then the clock (or, for a presigned
+// URL, its expiry), then the signature, and last whether the key may touch
+// this object.
 func (rq *request) authenticate() error {
 	s, r := rq.s, rq.r
-	h := r.Header.Get("Authorization")
-	if h == "" {
+	var a authRequest
+	switch h := r.Header.Get("Authorization"); {
+	case h != "":
+		var ok bool
+		if a, ok = parseAuthorization(h); !ok {
+			return newErrorMsg("InvalidArgument", "Authorization header is invalid.").with("ArgumentName", "Authorization")
+		}
+		a.token = r.Header.Get("x-oss-security-token")
+	case isPresigned(rq.query):
+		var err error
+		if a, err = parsePresigned(rq.query); err != nil {
+			return err
+		}
+	default:
 		return newError("AccessDenied")
-	}
-	a, ok := parseAuthorization(h)
-	if !ok {
-		return newErrorMsg("InvalidArgument", "Authorization header is invalid.").with("ArgumentName", "Authorization")
 	}
 	if !a.v4 && s.rejectV1 {
 		return newErrorMsg("AccessDenied", "The V1 signature is not supported for this bucket; sign requests with OSS4-HMAC-SHA256.")
@@ -154,13 +170,12 @@ func (rq *request) authenticate() error {
 	if cred == nil {
 		return newError("InvalidAccessKeyId").with("OSSAccessKeyId", a.accessKey)
 	}
-	token := r.Header.Get("x-oss-security-token")
 	if cred.sts == nil {
-		if token != "" {
+		if a.token != "" {
 			return newErrorMsg("InvalidAccessKeyId", "The security token is not allowed with this access key.").with("OSSAccessKeyId", a.accessKey)
 		}
 	} else {
-		if !hmac.Equal([]byte(token), []byte(grant.token)) {
+		if !hmac.Equal([]byte(a.token), []byte(grant.token)) {
 			return newError("InvalidSecurityToken")
 		}
 		if grant.revoked || !s.now().Before(grant.expires) {
@@ -168,22 +183,32 @@ func (rq *request) authenticate() error {
 		}
 	}
 
-	signTime, dateHeader, err := requestTime(r, a.v4)
-	if err != nil {
-		return err
-	}
-	if skew := s.now().Sub(signTime); skew > maxSkew || skew < -maxSkew {
-		return newError("RequestTimeTooSkewed").
-			with("RequestTime", dateHeader).
-			with("ServerTime", s.now().UTC().Format("2006-01-02T15:04:05.000Z"))
-	}
-
-	if a.v4 {
-		if err := s.verifyV4(rq, a, cred.secret, dateHeader, signTime); err != nil {
+	if a.presigned {
+		if err := rq.checkExpiry(a); err != nil {
 			return err
 		}
 	} else {
-		sts := v1StringToSign(r, rq.bucket, rq.key, rq.query)
+		var err error
+		if a.signTime, a.signDate, err = requestTime(r, a.v4); err != nil {
+			return err
+		}
+		if skew := s.now().Sub(a.signTime); skew > maxSkew || skew < -maxSkew {
+			return newError("RequestTimeTooSkewed").
+				with("RequestTime", a.signDate).
+				with("ServerTime", isoTime(s.now()))
+		}
+	}
+
+	if a.v4 {
+		if err := s.verifyV4(rq, a, cred.secret); err != nil {
+			return err
+		}
+	} else {
+		dateSlot := v1DateSlot(r.Header)
+		if a.presigned {
+			dateSlot = rq.query.Get("Expires")
+		}
+		sts := v1StringToSignAt(r, dateSlot, rq.bucket, rq.key, rq.query)
 		want := v1Sign(cred.secret, sts)
 		if !hmac.Equal([]byte(want), []byte(a.signature)) {
 			return newError("SignatureDoesNotMatch").
@@ -199,27 +224,46 @@ func (rq *request) authenticate() error {
 	return nil
 }
 
-// requestTime is the signing time: for V4 x-oss-date when present, otherwise
-// (always, for SDK v3.0.2) the Date header.
+// requestTime is the signing time of a header-signed request and the text
+// that is signed for it. x-oss-date wins over Date when both are present:
+// browsers cannot set Date, so ali-oss sends only x-oss-date, and OSS accepts
+// either ("add the Date header or the x-oss-date header",
+// https://help.aliyun.com/en/oss/user-guide/0002-00000503). V4 wants
+// x-oss-date in ISO 8601 basic form; the V1 x-oss-date ali-oss sends is
+// RFC 1123 like Date (https://help.aliyun.com/en/oss/user-guide/0002-00000502).
+// SDK v3.0.2 sends only Date, also for V4.
 func requestTime(r *http.Request, v4 bool) (time.Time, string, error) {
-	if v4 {
-		if d := r.Header.Get("x-oss-date"); d != "" {
-			t, err := time.Parse("20060102T150405Z", d)
-			if err != nil {
-				return time.Time{}, "", newErrorMsg("AccessDenied", "OSS authentication requires a valid Date.")
-			}
-			return t, d, nil
+	if d := r.Header.Get("x-oss-date"); d != "" {
+		t, err := time.Parse("20060102T150405Z", d)
+		if err != nil && !v4 {
+			t, err = http.ParseTime(d)
 		}
+		if err != nil {
+			return time.Time{}, "", newErrorMsg("AccessDenied", "The x-oss-date header is not in a valid format.").withEC("0002-00000502")
+		}
+		return t, d, nil
 	}
 	d := r.Header.Get("Date")
+	if d == "" {
+		return time.Time{}, "", newErrorMsg("AccessDenied", "OSS authentication requires a valid Date.").withEC("0002-00000503")
+	}
 	t, err := http.ParseTime(d)
-	if d == "" || err != nil {
-		return time.Time{}, "", newErrorMsg("AccessDenied", "OSS authentication requires a valid Date.")
+	if err != nil {
+		return time.Time{}, "", newErrorMsg("AccessDenied", "The Date header is not in a valid format.").withEC("0002-00000502")
 	}
 	return t, d, nil
 }
 
-func (s *Server) verifyV4(rq *request, a authRequest, secret, signDate string, signTime time.Time) error {
+// v1DateSlot is what V1 signs on its Date line: the Date header, or, when a
+// client (ali-oss) sends only x-oss-date, that header's value.
+func v1DateSlot(h http.Header) string {
+	if d := h.Get("Date"); d != "" {
+		return d
+	}
+	return h.Get("x-oss-date")
+}
+
+func (s *Server) verifyV4(rq *request, a authRequest, secret string) error {
 	switch {
 	case a.region == "":
 		return newErrorMsg("InvalidArgument", "Invalid signing region in Authorization header: the region is empty.").
@@ -230,12 +274,20 @@ func (s *Server) verifyV4(rq *request, a authRequest, secret, signDate string, s
 	case a.product != "oss":
 		return newErrorMsg("InvalidArgument", "Invalid signing product in Authorization header: "+a.product+".").
 			with("ArgumentName", "Authorization")
-	case a.date != signTime.UTC().Format("20060102"):
+	case a.date != a.signTime.UTC().Format("20060102"):
 		return newErrorMsg("InvalidArgument", "Invalid credential date: it is not the day of the request time.").
 			with("ArgumentName", "Authorization")
 	}
-	canonical := v4CanonicalRequest(rq.r, rq.bucket, rq.key, rq.query, a.additional)
-	sts := v4StringToSign(signDate, a.date, a.region, canonical)
+	q := rq.query
+	if a.presigned {
+		// Every query parameter is signed but the signature itself.
+		q = maps.Clone(q)
+		delete(q, "x-oss-signature")
+	} else if err := checkContentSHA256(rq.r.Header); err != nil {
+		return err
+	}
+	canonical := v4CanonicalRequest(rq.r, rq.bucket, rq.key, q, a.additional)
+	sts := v4StringToSign(a.signDate, a.date, a.region, canonical)
 	want := v4Sign(secret, a.date, a.region, sts)
 	if !hmac.Equal([]byte(want), []byte(a.signature)) {
 		e := newError("SignatureDoesNotMatch").
@@ -308,9 +360,16 @@ func headerPairs(h http.Header, keep func(lower string) bool, trim bool) string 
 	return b.String()
 }
 
-// v1StringToSign builds the V1 string to sign exactly as the SDK does
-// (oss/auth.go getSignedStr): raw key, only signKeyList sub-resources.
+// v1StringToSign builds the V1 string to sign of a header-signed request
+// exactly as the SDK does (oss/auth.go getSignedStr): raw key, only
+// signKeyList sub-resources.
 func v1StringToSign(r *http.Request, bucket, key string, q url.Values) string {
+	return v1StringToSignAt(r, v1DateSlot(r.Header), bucket, key, q)
+}
+
+// v1StringToSignAt is v1StringToSign with dateSlot on the Date line: a
+// presigned URL signs its Expires there.
+func v1StringToSignAt(r *http.Request, dateSlot, bucket, key string, q url.Values) string {
 	var b strings.Builder
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
@@ -318,7 +377,7 @@ func v1StringToSign(r *http.Request, bucket, key string, q url.Values) string {
 	b.WriteByte('\n')
 	b.WriteString(r.Header.Get("Content-Type"))
 	b.WriteByte('\n')
-	b.WriteString(r.Header.Get("Date"))
+	b.WriteString(dateSlot)
 	b.WriteByte('\n')
 	b.WriteString(headerPairs(r.Header, func(lk string) bool { return strings.HasPrefix(lk, "x-oss-") }, false))
 	b.WriteByte('/')

@@ -15,7 +15,10 @@
 // InitiateMultipartUpload, UploadPart, ListParts, CompleteMultipartUpload,
 // AbortMultipartUpload, ListMultipartUploads, PutObject, GetObject (with
 // Range), HeadObject, GetObjectMeta and DeleteObject. Other OSS operations
-// answer 501 NotImplemented. Presigned URLs are not supported.
+// answer 501 NotImplemented. Presigned URLs (V1 OSSAccessKeyId/Expires/
+// Signature, V4 x-oss-signature-version=OSS4-HMAC-SHA256) are served until
+// they expire on Options.Now, then answered 403 AccessDenied "Request has
+// expired."; PresignGetURL makes one signed with the server's own key.
 //
 // Requests may be path-style (/bucket/key, when Host is an IP, "localhost",
 // the server's own host:port or an "oss-…" endpoint name) or virtual-hosted
@@ -27,20 +30,24 @@
 // Both signature versions are checked byte for byte as the SDK computes them:
 // V1 ("OSS ak:sig", HMAC-SHA1 over the signKeyList sub-resources only) and V4
 // ("OSS4-HMAC-SHA256", with the SDK's fallback to the Date header when
-// x-oss-date is absent; the region must be Options.Region). Payload hashes
-// other than UNSIGNED-PAYLOAD are signed but not checked against the body.
+// x-oss-date is absent; the region must be Options.Region). V1 also takes
+// x-oss-date in place of Date, signed on the Date line, as ali-oss sends it.
+// V4 requires x-oss-content-sha256: UNSIGNED-PAYLOAD, as OSS does.
 // Failures, in the order they are checked:
 //
-//	no Authorization                     403 AccessDenied
+//	no Authorization nor URL signature   403 AccessDenied
 //	unparsable Authorization             400 InvalidArgument
 //	V1 with Options.RejectV1             403 AccessDenied
 //	unknown access key                   403 InvalidAccessKeyId
 //	root key sent with a security token  403 InvalidAccessKeyId
 //	STS key, token missing or wrong      403 InvalidSecurityToken
 //	STS key past expiry / ExpireTokens   403 SecurityTokenExpired
-//	Date missing                         403 AccessDenied
+//	Date and x-oss-date missing          403 AccessDenied
 //	Date more than 15 min off Now        403 RequestTimeTooSkewed
+//	presigned URL past its expiry        403 AccessDenied
 //	V4 region empty or not Region        400 InvalidArgument
+//	V4 x-oss-content-sha256 missing      400 InvalidArgument
+//	  or not UNSIGNED-PAYLOAD
 //	wrong signature                      403 SignatureDoesNotMatch
 //	STS token for another bucket/key     403 AccessDenied
 //

@@ -24,6 +24,12 @@ func (e *ossError) with(name, value string) *ossError {
 	return e
 }
 
+// withEC returns e with a more specific EC than its code's usual one.
+func (e *ossError) withEC(ec string) *ossError {
+	e.ec = ec
+	return e
+}
+
 // codeInfo is what OSS sends for a code when nothing more specific is known.
 // The messages of SecurityTokenExpired, NoSuchKey, NoSuchUpload, InvalidPart
 // and FileAlreadyExists, and the EC values of SecurityTokenExpired, NoSuchKey,

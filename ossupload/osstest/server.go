@@ -60,7 +60,9 @@ type Server struct {
 	buckets map[string]bool
 	uploads map[string]*upload // by upload ID
 	creds   map[string]*credential
-	keyMu   [64]sync.Mutex // serialises writers of one object key (forbid-overwrite checks, commits)
+
+	selfKey, selfSecret string         // the server's own root key, for PresignGetURL
+	keyMu               [64]sync.Mutex // serialises writers of one object key (forbid-overwrite checks, commits)
 
 	uploadSeq atomic.Uint64
 	partSeq   atomic.Uint64
@@ -140,6 +142,8 @@ func newServer(opts Options) *Server {
 	var p [4]byte
 	rand.Read(p[:])
 	s.idPrefix = strings.ToUpper(hex.EncodeToString(p[:]))
+	s.selfKey, s.selfSecret = "LTAI"+randomString(20), randomString(30)
+	s.creds[s.selfKey] = &credential{secret: s.selfSecret}
 	s.stats.init()
 	return s
 }
