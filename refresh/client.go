@@ -19,6 +19,7 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 	"github.com/aliyun/credentials-go/credentials/providers"
 
+	"github.com/reupload/reupload/internal/nofollow"
 	"github.com/reupload/reupload/internal/retry"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// HTTPClient sends the calls (a proxy, a custom CA, tracing); nil = our
 	// own, with DefaultConnectTimeout. Each attempt is also bounded by
 	// HTTPTimeout through its context, whatever the client's own timeouts.
+	// The Client sends through a copy that refuses redirects (ICE never
+	// redirects an API call, and a followed one would carry the signature
+	// and x-acs-security-token elsewhere); the caller's value is not changed.
 	HTTPClient *http.Client
 }
 
@@ -63,7 +67,15 @@ type Client struct {
 	maxAttempts            int
 	sleep                  func(context.Context, time.Duration) error
 	now                    func() time.Time
+	secrets                *Secrets // every secret this Client has held or received
 }
+
+// Secrets is the set of secret values this Client has used or received:
+// the caller's AccessKeySecret and SecurityToken, and every UploadAuth and
+// STS credential that RefreshUploadMedia decoded. The Client scrubs its own
+// errors with it; callers use it to scrub other output (OSS errors, logs)
+// by value. It is never nil.
+func (c *Client) Secrets() *Secrets { return c.secrets }
 
 // New validates cfg and builds a Client. It makes no network calls;
 // missing credentials are reported by the first call as an *APIError of
@@ -75,6 +87,7 @@ func New(cfg Config) (*Client, error) {
 		maxAttempts: cfg.MaxAttempts,
 		sleep:       cfg.Sleep,
 		now:         cfg.Now,
+		secrets:     &Secrets{},
 	}
 	var err error
 	if c.protocol, c.host, err = resolveEndpoint(cfg.Region, cfg.Endpoint); err != nil {
@@ -109,19 +122,19 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("refresh: default credentials: %s", Scrub(err.Error()))
 		}
 	}
-	c.cred = &checkedCredential{Credential: cred}
+	c.cred = &checkedCredential{Credential: cred, secrets: c.secrets}
 
 	// Our own http.Client rather than tea's shared pool: the pool's client
 	// has its Timeout rewritten on every call while other calls read it (a
 	// data race under -race), and it can never be closed.
 	if cfg.HTTPClient != nil {
-		c.hc = cfg.HTTPClient
+		c.hc = nofollow.Client(cfg.HTTPClient)
 		return c, nil
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: DefaultConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.ResponseHeaderTimeout = c.timeout
-	c.hc = &http.Client{Transport: tr, Timeout: c.timeout}
+	c.hc = nofollow.Client(&http.Client{Transport: tr, Timeout: c.timeout})
 	c.ownClient = true
 	return c, nil
 }
@@ -177,10 +190,12 @@ func isLoopback(host string) bool {
 // from network errors after the SDK hands them back untouched.
 // It also serialises GetCredential: credentials-go's default chain caches
 // the provider that answered without a lock (a data race under concurrent
-// calls, which a Client shared by a batch makes).
+// calls, which a Client shared by a batch makes). The secret and token it
+// returns join secrets before any request carries them.
 type checkedCredential struct {
 	credentials.Credential
-	mu sync.Mutex
+	mu      sync.Mutex
+	secrets *Secrets
 }
 
 func (c *checkedCredential) GetCredential() (*credentials.CredentialModel, error) {
@@ -194,6 +209,7 @@ func (c *checkedCredential) GetCredential() (*credentials.CredentialModel, error
 	if m == nil || dara.StringValue(m.AccessKeyId) == "" {
 		return nil, &credentialError{errors.New("the credential provider returned no AccessKey")}
 	}
+	c.secrets.Add(dara.StringValue(m.AccessKeySecret), dara.StringValue(m.SecurityToken), dara.StringValue(m.BearerToken))
 	return m, nil
 }
 
@@ -228,10 +244,13 @@ func (c *Client) RefreshUploadMedia(ctx context.Context, mediaID string) (*Uploa
 	if err := c.call(ctx, "RefreshUploadMedia", mediaID, &resp); err != nil {
 		return nil, err
 	}
+	// Both blobs before decoding: an error from a later call may echo them.
+	c.secrets.Add(resp.UploadAuth, resp.UploadAddress)
 	addr, cred, err := Decode(resp.UploadAddress, resp.UploadAuth, c.now())
 	if err != nil {
-		return nil, fmt.Errorf("ice RefreshUploadMedia %s (request %s): %w", mediaID, resp.RequestId, err)
+		return nil, fmt.Errorf("ice RefreshUploadMedia %s (request %s): %w", mediaID, c.secrets.Scrub(resp.RequestId), err)
 	}
+	c.secrets.Add(cred.AccessKeySecret.Reveal(), cred.SecurityToken.Reveal())
 	u := &Upload{MediaID: mediaID, RequestID: resp.RequestId, Address: addr, Credential: cred}
 	if resp.MediaId != "" {
 		u.MediaID = resp.MediaId
@@ -313,7 +332,7 @@ func (c *Client) GetMediaInfo(ctx context.Context, mediaID string) (*MediaInfo, 
 func (c *Client) call(ctx context.Context, action, mediaID string, out any) error {
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
-			return &CallError{Action: action, MediaID: mediaID, Err: context.Cause(ctx)}
+			return newCallError(c.secrets, action, mediaID, context.Cause(ctx))
 		}
 		body, err := c.once(ctx, action, mediaID)
 		if err == nil {
@@ -322,7 +341,7 @@ func (c *Client) call(ctx context.Context, action, mediaID string, out any) erro
 				err = json.Unmarshal(buf, out)
 			}
 			if err != nil {
-				return &CallError{Action: action, MediaID: mediaID, Err: fmt.Errorf("unexpected response body: %w", err)}
+				return newCallError(c.secrets, action, mediaID, fmt.Errorf("unexpected response body: %w", err))
 			}
 			return nil
 		}
@@ -330,7 +349,7 @@ func (c *Client) call(ctx context.Context, action, mediaID string, out any) erro
 			return err
 		}
 		if serr := c.sleep(ctx, backoff(attempt)); serr != nil {
-			return &CallError{Action: action, MediaID: mediaID, Err: errors.Join(serr, err)}
+			return newCallError(c.secrets, action, mediaID, errors.Join(serr, err))
 		}
 	}
 }
@@ -383,7 +402,7 @@ func (c *Client) attempt(ctx context.Context, action, mediaID string) (map[strin
 		HttpClient:     doer{c.hc},
 	})
 	if err != nil {
-		return nil, &CallError{Action: action, MediaID: mediaID, Err: err}
+		return nil, newCallError(c.secrets, action, mediaID, err)
 	}
 	params := &openapi.Params{
 		Action: dara.String(action), Version: dara.String(APIVersion),
@@ -394,7 +413,7 @@ func (c *Client) attempt(ctx context.Context, action, mediaID string) (map[strin
 	req := &openapi.OpenApiRequest{Query: map[string]*string{"MediaId": dara.String(mediaID)}}
 	res, err := api.CallApiWithCtx(ctx, params, req, &dara.RuntimeOptions{})
 	if err != nil {
-		return nil, fromSDK(action, mediaID, err)
+		return nil, fromSDK(c.secrets, action, mediaID, err)
 	}
 	body, ok := res["body"].(map[string]any)
 	if !ok {
@@ -407,4 +426,14 @@ func (c *Client) attempt(ctx context.Context, action, mediaID string) (map[strin
 // the SDK builds per call.
 type doer struct{ hc *http.Client }
 
-func (d doer) Call(r *http.Request, _ *http.Transport) (*http.Response, error) { return d.hc.Do(r) }
+func (d doer) Call(r *http.Request, _ *http.Transport) (*http.Response, error) {
+	resp, err := d.hc.Do(r)
+	var re *nofollow.RedirectError
+	if errors.As(err, &re) {
+		// http.Client wraps the refusal in a *url.Error showing the whole
+		// Location, whose query may hold someone's signature: keep the
+		// host only. Not retryable: the endpoint is wrong, not busy.
+		return nil, re
+	}
+	return resp, err
+}

@@ -182,17 +182,21 @@ func (e *credentialError) Error() string { return e.err.Error() }
 func (e *credentialError) Unwrap() error { return e.err }
 
 // fromSDK converts what CallApiWithCtx returned into our error types.
-// Network and context errors are wrapped, not turned into APIError.
-func fromSDK(action, mediaID string, err error) error {
+// Network and context errors are wrapped, not turned into APIError. Every
+// text that came from the answer is scrubbed by value before it is stored:
+// a service (or a proxy in front of it) may echo the request's headers,
+// x-acs-security-token included, in its Message.
+func fromSDK(secrets *Secrets, action, mediaID string, err error) error {
 	var ce *credentialError
 	if errors.As(err, &ce) {
 		return &APIError{Action: action, MediaID: mediaID, Code: "InvalidCredentials", Kind: KindCredentials,
-			Message: "no usable Alibaba Cloud credentials: " + ce.err.Error(), Err: err}
+			Message: "no usable Alibaba Cloud credentials: " + secrets.Scrub(ce.err.Error()), Err: err}
 	}
 	var se *tea.SDKError
 	if !errors.As(err, &se) {
-		return &CallError{Action: action, MediaID: mediaID, Err: err}
+		return newCallError(secrets, action, mediaID, err)
 	}
+	scrubSDKError(secrets, se)
 	e := &APIError{Action: action, MediaID: mediaID, StatusCode: tea.IntValue(se.StatusCode), Code: tea.StringValue(se.Code), Err: err}
 	// Data is the error body re-encoded as JSON; it carries the service's
 	// own Message and RequestId without the SDK's decoration.
@@ -210,8 +214,28 @@ func fromSDK(action, mediaID string, err error) error {
 	if e.Message == "" && e.StatusCode == 0 {
 		e.Message = tea.StringValue(se.Message)
 	}
+	// Data was scrubbed as JSON text; scrub the decoded strings too (a
+	// JSON escape such as \u002b would have hidden a value from the first pass).
+	e.Message, e.Code, e.RequestID = secrets.Scrub(e.Message), secrets.Scrub(e.Code), secrets.Scrub(e.RequestID)
 	e.Kind = classify(e.StatusCode, e.Code)
 	return e
+}
+
+// scrubSDKError scrubs, in place, every text of an SDK error that came from
+// the answer, so that whoever unwraps an APIError and prints its Err sees
+// no secret either. The error is this call's own: nothing else holds it.
+func scrubSDKError(secrets *Secrets, se *tea.SDKError) {
+	for _, p := range []**string{&se.Code, &se.Message, &se.Data, &se.Description, &se.Detail, &se.Stack} {
+		if *p != nil {
+			*p = tea.String(secrets.Scrub(**p))
+		}
+	}
+	for k, v := range se.AccessDeniedDetail {
+		if s, ok := v.(string); ok {
+			se.AccessDeniedDetail[k] = secrets.Scrub(s)
+		}
+	}
+	se.SetErrMsg(secrets.Scrub(se.Error())) // Error() caches its text
 }
 
 func firstString(m map[string]any, keys ...string) string {
@@ -239,6 +263,33 @@ func (e *CallError) Error() string {
 }
 
 func (e *CallError) Unwrap() error { return e.Err }
+
+// newCallError builds a *CallError whose text holds none of secrets: a
+// transport or decoding error can quote what the other side sent.
+func newCallError(secrets *Secrets, action, mediaID string, err error) *CallError {
+	return &CallError{Action: action, MediaID: mediaID, Err: scrubErr(secrets, err)}
+}
+
+// scrubbedError shows a scrubbed text and unwraps to the original error, so
+// that errors.Is, errors.As and Retryable still see what happened.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+func scrubErr(secrets *Secrets, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	if clean := secrets.Scrub(msg); clean != msg {
+		return &scrubbedError{clean, err}
+	}
+	return err
+}
 
 // Retryable reports whether a failed call may succeed if repeated as is:
 // throttling, 5xx and network errors. It is the only place that decides.
