@@ -14,7 +14,9 @@
 //
 // InitiateMultipartUpload, UploadPart, ListParts, CompleteMultipartUpload,
 // AbortMultipartUpload, ListMultipartUploads, PutObject, GetObject (with
-// Range), HeadObject, GetObjectMeta and DeleteObject. Other OSS operations
+// Range), HeadObject, GetObjectMeta and DeleteObject. GetObject and
+// HeadObject honour If-Match and If-Unmodified-Since (412
+// PreconditionFailed) and If-None-Match and If-Modified-Since (304). Other OSS operations
 // answer 501 NotImplemented. Presigned URLs (V1 OSSAccessKeyId/Expires/
 // Signature, V4 x-oss-signature-version=OSS4-HMAC-SHA256) are served until
 // they expire on Options.Now, then answered 403 AccessDenied "Request has

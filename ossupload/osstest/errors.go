@@ -64,6 +64,7 @@ var codes = map[string]codeInfo{
 	"IncompleteBody":        {400, "You did not provide the number of bytes specified by the Content-Length HTTP header.", "0016-00000001"},
 	"MissingContentLength":  {411, "You must provide the Content-Length HTTP header.", "0016-00000101"},
 	"FileAlreadyExists":     {409, "The object you specified already exists and can not be overwritten", "0042-00000214"},
+	"PreconditionFailed":    {412, "At least one of the pre-conditions you specified did not hold.", "0017-00001001"},
 	"MethodNotAllowed":      {405, "The specified method is not allowed against this resource.", "0001-00000405"},
 	"NotImplemented":        {501, "A header you provided implies functionality that is not implemented.", "0001-00000501"},
 	"InternalError":         {500, "We encountered an internal error. Please try again.", "0007-00000001"},

@@ -255,6 +255,9 @@ func (rq *request) getObject() error {
 		return err
 	}
 	defer rd.Close()
+	if done, err := rq.conditional(a); done || err != nil {
+		return err
+	}
 	standard := strings.EqualFold(rq.r.Header.Get("x-oss-range-behavior"), "standard")
 	start, length, partial, err := parseRange(rq.r.Header.Get("Range"), a.Size, standard)
 	if err != nil {
@@ -336,10 +339,26 @@ func (rq *request) headObject() error {
 	if err != nil {
 		return err
 	}
+	if done, err := rq.conditional(a); done || err != nil {
+		return err
+	}
 	rq.objectHeaders(a)
 	rq.w.Header().Set("Content-Length", strconv.FormatInt(a.Size, 10))
 	rq.respond(http.StatusOK)
 	return nil
+}
+
+// conditional applies If-* headers: done is true once a 304 has been sent.
+func (rq *request) conditional(a ObjectAttrs) (done bool, err error) {
+	switch err := checkConditions(rq.r.Header, a); err.(type) {
+	case nil:
+		return false, nil
+	case notModified:
+		rq.respondNotModified(a)
+		return true, nil
+	default:
+		return false, err
+	}
 }
 
 func (rq *request) deleteObject() error {
