@@ -97,7 +97,8 @@ func newErrorMsg(code, message string) *ossError {
 }
 
 // errorXML renders e the way OSS does: an XML declaration, two-space indent, a
-// trailing newline, the extra elements after HostId and EC last.
+// trailing newline, the extra elements after HostId, then EC and RecommendDoc
+// (the layout of https://help.aliyun.com/en/oss/user-guide/overview-14).
 func errorXML(e *ossError, requestID, hostID string) []byte {
 	var b strings.Builder
 	b.Grow(256 + len(e.message))
@@ -119,6 +120,7 @@ func errorXML(e *ossError, requestID, hostID string) []byte {
 		elem(kv[0], kv[1])
 	}
 	elem("EC", e.ec)
+	elem("RecommendDoc", "https://api.aliyun.com/troubleshoot?q="+e.ec)
 	b.WriteString("</Error>\n")
 	return []byte(b.String())
 }

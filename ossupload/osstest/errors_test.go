@@ -251,9 +251,10 @@ func TestErrorXMLLayout(t *testing.T) {
   <Code>NoSuchUpload</Code>
   <Message>The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.</Message>
   <RequestId>` + se.RequestID + `</RequestId>
-  <HostId>bkt.127.0.0.1</HostId>
+  <HostId>bkt.oss-cn-shanghai.aliyuncs.com</HostId>
   <UploadId>NOPE</UploadId>
   <EC>0042-00000002</EC>
+  <RecommendDoc>https://api.aliyun.com/troubleshoot?q=0042-00000002</RecommendDoc>
 </Error>
 `
 	if se.RawMessage != want {

@@ -324,13 +324,24 @@ func (s *Server) bucketFromHost(host string) string {
 	return label
 }
 
-// hostID is the <HostId> of error answers: the virtual-hosted name of the bucket.
+// hostID is the <HostId> of error answers: the Host the client used, as
+// OSS's docs describe it ("与用户请求时使用的Host一致",
+// https://help.aliyun.com/document_detail/32005.htm), with the bucket in
+// front for a path-style request. A client that reached this server by IP or
+// "localhost" would have reached OSS through its public endpoint, so that is
+// the name given: bkt.oss-cn-shanghai.aliyuncs.com, not bkt.127.0.0.1.
 func (rq *request) hostID() string {
 	host := rq.r.Host
 	if hh, _, err := net.SplitHostPort(host); err == nil {
 		host = hh
 	}
-	if rq.bucket == "" || rq.virtual {
+	if rq.virtual {
+		return host
+	}
+	if h := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"); h == "" || net.ParseIP(h) != nil || strings.EqualFold(h, "localhost") {
+		host = "oss-" + rq.s.region + ".aliyuncs.com"
+	}
+	if rq.bucket == "" {
 		return host
 	}
 	return rq.bucket + "." + host
