@@ -98,3 +98,27 @@ func TestNotModifiedHasNoBody(t *testing.T) {
 		t.Fatalf("got %d with %d body bytes", status, len(body))
 	}
 }
+
+// TestMultiRange: OSS serves one range per GetObject; a multi-range header
+// is ignored (200, whole object), 416 with x-oss-range-behavior: standard,
+// and refused over 50 ranges. Never multipart/byteranges.
+func TestMultiRange(t *testing.T) {
+	s := newServer(t, osstest.Options{})
+	if err := s.PutObjectData(bucketName, "k", []byte("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	b := bucket(t, s, rootAK, rootSK, v4Opts()...)
+	rc, err := b.GetObject("k", oss.NormalizedRange("0-1,5-6"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(body) != "0123456789" {
+		t.Fatalf("multi-range body %q, want the whole object", body)
+	}
+	_, err = b.GetObject("k", oss.NormalizedRange("0-1,5-6"), oss.RangeBehavior("standard"))
+	wantCode(t, err, 416, "InvalidRange")
+	_, err = b.GetObject("k", oss.NormalizedRange(strings.Repeat("0-1,", 50)+"5-6"))
+	wantCode(t, err, 400, "MultiRangeFailed")
+}

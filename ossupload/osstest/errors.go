@@ -61,6 +61,7 @@ var codes = map[string]codeInfo{
 	"MalformedXML":          {400, "The XML you provided was not well-formed or did not validate against our published schema.", "0042-00000201"},
 	"InvalidObjectName":     {400, "The specified object is not valid.", "0016-00000005"},
 	"InvalidRange":          {416, "The requested range cannot be satisfied.", "0026-00000004"},
+	"MultiRangeFailed":      {400, "Exceed multi range max interval count.", "0016-00000110"},
 	"IncompleteBody":        {400, "You did not provide the number of bytes specified by the Content-Length HTTP header.", "0016-00000001"},
 	"MissingContentLength":  {411, "You must provide the Content-Length HTTP header.", "0016-00000101"},
 	"FileAlreadyExists":     {409, "The object you specified already exists and can not be overwritten", "0042-00000214"},

@@ -134,7 +134,9 @@ func TestParseRange(t *testing.T) {
 		{"bytes=-2000", false, 0, size, false, false},
 		{"bytes=-2000", true, 0, size, true, false},
 		{"bytes=5-1", false, 0, size, false, false},
-		{"bytes=0-1,5-6", false, 0, size, false, false},
+		{"bytes=0-1,5-6", false, 0, size, false, false},                           // one range only: ignored
+		{"bytes=0-1,5-6", true, 0, 0, false, true},                                // 416 InvalidRange
+		{"bytes=" + strings.Repeat("0-1,", 50) + "5-6", false, 0, 0, false, true}, // 51: MultiRangeFailed
 		{"items=0-1", false, 0, size, false, false},
 		{"bytes=x-1", false, 0, size, false, false},
 	} {
