@@ -138,6 +138,9 @@ func (p *matchParser) expect(want string) *apiError {
 
 // parseMatch parses a Match expression into the conditions to AND.
 func parseMatch(src string) ([]condition, *apiError) {
+	if strings.TrimSpace(src) == "" {
+		return nil, nil // no Match: every media (of the default mediaType)
+	}
 	p := &matchParser{src: src}
 	conds, err := p.expr(0)
 	if err != nil {
