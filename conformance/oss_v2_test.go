@@ -211,9 +211,9 @@ func TestV2Conditional(t *testing.T) {
 	later := info.LastModified.Add(time.Hour).UTC().Format(http.TimeFormat)
 
 	tests := []struct {
-		name                                  string
+		name                                 string
 		ifMatch, ifNoneMatch, ifMod, ifUnmod *string
-		want                                  int
+		want                                 int
 	}{
 		{"If-Match equal", oss.Ptr(info.ETag), nil, nil, nil, 200},
 		{"If-Match other", oss.Ptr(`"0123"`), nil, nil, nil, 412},
