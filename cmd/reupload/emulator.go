@@ -24,10 +24,20 @@ const emulatorHelp = `usage: reupload emulator [flags]
 
 Runs a faithful ICE + OSS emulator on loopback until SIGINT/SIGTERM. When ready
 it prints exactly one JSON line on stdout:
-  {"ice_endpoint":…,"oss_endpoint":…,"region":…,"access_key_id":…,"access_key_secret":…,"media":[{"media_id":…,"bucket":…,"object":…}]}
+  {"ice_endpoint":…,"oss_endpoint":…,"region":…,"access_key_id":…,"access_key_secret":…,"media":[{"media_id":…,"title":…,"bucket":…,"object":…}]}
 Logs go to stderr. Drive it with:
   ALIBABA_CLOUD_ACCESS_KEY_ID=<access_key_id> ALIBABA_CLOUD_ACCESS_KEY_SECRET=<access_key_secret> \
     reupload put --endpoint <ice_endpoint> <media_id> FILE
+
+ICE serves RefreshUploadMedia, GetMediaInfo and SearchMedia (2020-11-09), signed
+with ACS3-HMAC-SHA256 or the older RPC HMAC-SHA1 (Format=XML answers in XML).
+GetMediaInfo reports the source's real size and a signed FileUrl; after an
+overwrite it keeps the old file with Status Uploading for --ice-lag.
+
+--deny ACTION (repeatable) adds a second caller key to the JSON line,
+"denied_access_key_id"/"denied_access_key_secret" with "denied_actions", that ICE
+refuses with 403 Forbidden.RAM for those actions (RefreshUploadMedia,
+GetMediaInfo, SearchMedia) and serves for the rest; the main key is unaffected.
 
 --fault SPEC (repeatable) injects failures. ICE: ACTION[:nth=N|every=N|times=N][:STATUS[:CODE]][:corrupt=base64|json|missing-field|expired][:swap]
 OSS: OP[:nth=N|every=N|frac=F|times=N][:STATUS[:CODE]|:reset|:stall=DUR|:badcrc], OP one of UploadPart,
@@ -48,8 +58,10 @@ func (e *env) emulator(ctx context.Context, args []string) int {
 	fs.Var(&bw, "bandwidth", "per-connection OSS bandwidth cap, e.g. 10MiB (per second)")
 	fs.Var(&totalBW, "total-bandwidth", "OSS bandwidth cap across all connections, e.g. 40MiB (per second)")
 	qps := fs.Float64("qps", 0, "ICE throttling: calls per second per key before Throttling.User (0: none)")
-	var faults faultList
+	var faults, deny faultList
 	fs.Var(&faults, "fault", "inject a fault (repeatable; grammar above)")
+	lag := fs.Duration("ice-lag", 2*time.Second, "how long GetMediaInfo shows the old source (Status Uploading) after an overwrite; 0: at once")
+	fs.Var(&deny, "deny", "add a key ICE refuses with Forbidden.RAM for this action (repeatable; see above)")
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return e.help(fs, emulatorHelp)
@@ -59,6 +71,9 @@ func (e *env) emulator(ctx context.Context, args []string) int {
 	}
 	if err == nil && (*media < 0 || *media > 100000) {
 		err = usagef("--media %d: want 0..100000", *media)
+	}
+	if err == nil && *lag < 0 {
+		err = usagef("--ice-lag %s: want 0 or more", *lag)
 	}
 	if err == nil && *ttl < time.Second {
 		err = usagef("--sts-ttl %s: want at least 1s", *ttl)
@@ -78,6 +93,7 @@ func (e *env) emulator(ctx context.Context, args []string) int {
 	em, err := emulator.Start(emulator.Config{
 		ICEAddr: iceAddr, OSSAddr: ossAddr, DataDir: *data, Media: n, STSTTL: *ttl,
 		Latency: *latency, ConnBandwidth: bw.v, TotalBandwidth: totalBW.v, Faults: faults, QPS: *qps, Logger: logger,
+		MediaLag: *lag, Deny: deny,
 	})
 	if err != nil {
 		return e.fail(usagef("%v; run 'reupload emulator -h' for the flags and the fault grammar", err), false, "")

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,25 +33,37 @@ type Config struct {
 	TotalBandwidth   int64         // bytes/s across OSS; 0 means unlimited
 	Faults           []string      // fault specs; ICE actions go to ICE, the rest to OSS
 	QPS              float64       // ICE throttling; 0 means unlimited
-	Now              func() time.Time
-	Logger           *slog.Logger
+	// MediaLag is how long after an overwrite GetMediaInfo keeps showing
+	// the old source with Status Uploading; 0 means the new one shows at once.
+	MediaLag time.Duration
+	// Deny, when set, adds a second caller key (Info.DeniedAccessKeyID)
+	// that ICE refuses with 403 Forbidden.RAM for these actions.
+	Deny   []string
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Media is one seeded media asset.
 type Media struct {
 	MediaID string `json:"media_id"`
+	Title   string `json:"title"`
 	Bucket  string `json:"bucket"`
 	Object  string `json:"object"`
 }
 
 // Info is the JSON line `reupload emulator` prints when it is ready.
 type Info struct {
-	ICEEndpoint     string  `json:"ice_endpoint"`
-	OSSEndpoint     string  `json:"oss_endpoint"`
-	Region          string  `json:"region"`
-	AccessKeyID     string  `json:"access_key_id"`
-	AccessKeySecret string  `json:"access_key_secret"`
-	Media           []Media `json:"media"`
+	ICEEndpoint     string `json:"ice_endpoint"`
+	OSSEndpoint     string `json:"oss_endpoint"`
+	Region          string `json:"region"`
+	AccessKeyID     string `json:"access_key_id"`
+	AccessKeySecret string `json:"access_key_secret"`
+	// The key ICE refuses with Forbidden.RAM for DeniedActions (Config.Deny);
+	// absent without --deny.
+	DeniedAccessKeyID     string   `json:"denied_access_key_id,omitempty"`
+	DeniedAccessKeySecret string   `json:"denied_access_key_secret,omitempty"`
+	DeniedActions         []string `json:"denied_actions,omitempty"`
+	Media                 []Media  `json:"media"`
 }
 
 // Emulator is a running pair of fakes.
@@ -83,6 +96,9 @@ func (r *recorder) IssueToken(bucket, object string, ttl time.Duration) (string,
 func (e *Emulator) IssuedSecrets() []string {
 	e.issued.mu.Lock()
 	out := append([]string{e.info.AccessKeySecret}, e.issued.secrets...)
+	if e.info.DeniedAccessKeySecret != "" {
+		out = append(out, e.info.DeniedAccessKeySecret)
+	}
 	e.issued.mu.Unlock()
 	return append(out, e.ICE.IssuedUploadAuths()...)
 }
@@ -139,10 +155,17 @@ func Start(cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start OSS emulator: %w", err)
 	}
+	for _, a := range cfg.Deny {
+		if !slices.Contains(icetest.Actions, strings.TrimPrefix(a, "ice:")) {
+			oss.Close()
+			return nil, fmt.Errorf("--deny %q: want one of %s", a, strings.Join(icetest.Actions, ", "))
+		}
+	}
 	issued := &recorder{TokenIssuer: oss}
 	ice, err := icetest.NewServer(icetest.Options{
 		Addr: cfg.ICEAddr, Region: cfg.Region, OSSEndpoint: oss.URL(), Issuer: issued,
 		STSTTL: cfg.STSTTL, QPS: cfg.QPS, Now: cfg.Now, Logger: cfg.Logger,
+		Store: objectStore{oss}, Presigner: oss, MediaLag: cfg.MediaLag,
 	})
 	if err != nil {
 		oss.Close()
@@ -158,6 +181,13 @@ func Start(cfg Config) (*Emulator, error) {
 	e.info = Info{ICEEndpoint: ice.URL(), OSSEndpoint: oss.URL(), Region: cfg.Region,
 		AccessKeyID: "LTEMU" + randHex(8), AccessKeySecret: randHex(16)}
 	ice.AddAccessKey(e.info.AccessKeyID, e.info.AccessKeySecret)
+	if len(cfg.Deny) > 0 {
+		e.info.DeniedAccessKeyID, e.info.DeniedAccessKeySecret = "LTEMU"+randHex(8), randHex(16)
+		for _, a := range cfg.Deny {
+			e.info.DeniedActions = append(e.info.DeniedActions, strings.TrimPrefix(a, "ice:"))
+		}
+		ice.AddAccessKeyDeny(e.info.DeniedAccessKeyID, e.info.DeniedAccessKeySecret, cfg.Deny...)
+	}
 	oss.CreateBucket(Bucket)
 	n := cfg.Media
 	if n == 0 {
@@ -172,13 +202,43 @@ func Start(cfg Config) (*Emulator, error) {
 	return e, nil
 }
 
+// objectStore lets ICE see the sources on the fake OSS.
+type objectStore struct{ oss *osstest.Server }
+
+func (s objectStore) StatObject(bucket, key string) (icetest.ObjectStat, bool) {
+	o, ok := s.oss.Object(bucket, key)
+	return icetest.ObjectStat{Size: o.Size, LastModified: o.LastModified}, ok
+}
+
+// titles are the seeded media's titles, in seeding order; past the end of
+// the list they repeat with a part number.
+var titles = []string{
+	"Spring launch keynote", "Customer story: Harbor Logistics", "Product demo: batch export",
+	"Quarterly all-hands recording", "Onboarding walkthrough", "Summer campaign teaser",
+	"Engineering town hall", "Webinar: media pipelines at scale", "Holiday greeting 2025",
+	"Conference talk: resumable uploads", "Support tutorial: resetting a password", "Brand film (director's cut)",
+}
+
+// Title is the title of the n-th seeded media (from 1).
+func Title(n int) string {
+	t := titles[(n-1)%len(titles)]
+	if n > len(titles) {
+		t += fmt.Sprintf(" (part %d)", (n-1)/len(titles)+1)
+	}
+	return t
+}
+
 // AddMedia seeds one media, named for readability; its id derives from name.
+// Its title is the next of the seeded titles.
 func (e *Emulator) AddMedia(name string) (Media, error) {
-	m := Media{MediaID: icetest.MediaID(name), Bucket: Bucket, Object: "sv/" + name + "/source.mp4"}
+	m := Media{MediaID: icetest.MediaID(name), Title: Title(len(e.info.Media) + 1), Bucket: Bucket, Object: "sv/" + name + "/source.mp4"}
 	if err := e.OSS.PutObjectData(m.Bucket, m.Object, OldSource(m.MediaID)); err != nil {
 		return Media{}, fmt.Errorf("seed %s: %w", name, err)
 	}
-	e.ICE.AddMedia(icetest.Media{ID: m.MediaID, Bucket: m.Bucket, Object: m.Object, Title: name})
+	// Seeded sources are text, not video: the fake reports the
+	// dimensions and duration a small 720p clip would have.
+	e.ICE.AddMedia(icetest.Media{ID: m.MediaID, Bucket: m.Bucket, Object: m.Object, Title: m.Title,
+		Description: "Seeded by reupload emulator", Duration: 12.5, Width: 1280, Height: 720})
 	e.info.Media = append(e.info.Media, m)
 	return m, nil
 }
@@ -196,15 +256,9 @@ func (e *Emulator) Close() {
 	e.OSS.Close()
 }
 
-var iceActions = []string{"RefreshUploadMedia", "GetMediaInfo"}
-
 func isICEAction(spec string) bool {
-	for _, a := range iceActions {
-		if strings.HasPrefix(spec, a) {
-			return true
-		}
-	}
-	return false
+	action, _, _ := strings.Cut(spec, ":")
+	return slices.Contains(icetest.Actions, action)
 }
 
 func randHex(n int) string {
