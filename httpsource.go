@@ -3,10 +3,13 @@ package reupload
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,8 +17,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/reupload/reupload/internal/retry"
 	"github.com/reupload/reupload/ossupload"
 	"github.com/reupload/reupload/resume"
 )
@@ -35,9 +40,21 @@ type HTTPSourceOptions struct {
 	// caught by IdleTimeout instead. A caller's own client keeps its
 	// settings; IdleTimeout still applies.
 	Client *http.Client
-	// IdleTimeout fails a ranged read that receives no byte for this long;
-	// the engine then retries the part. 0 means DefaultHTTPIdleTimeout.
+	// IdleTimeout fails any request to the source, the probe included,
+	// that receives no byte for this long, whether it waits for the
+	// headers or for the body: a retryable timeout (the engine retries the
+	// part, OpenHTTPSource its probe). 0 means DefaultHTTPIdleTimeout.
 	IdleTimeout time.Duration
+	// Attempts is how often OpenHTTPSource tries its probe when the server
+	// answers 5xx or 429, stalls, or the connection fails, as the engine
+	// retries a part read; 0 means ossupload.DefaultAttempts.
+	Attempts int
+	// Backoff spaces the probe's attempts; the zero value is the engine's
+	// default (ossupload.Backoff).
+	Backoff ossupload.Backoff
+	// Sleep waits between the probe's attempts; nil means a timer that
+	// honours ctx. Tests pass one that returns at once.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // IsURL reports whether source names an http(s) URL rather than a file.
@@ -97,6 +114,23 @@ var ErrNoRanges = errors.New("the server does not support Range requests")
 type noRangeError struct{ HTTPSourceError }
 
 func (e *noRangeError) Unwrap() error { return ErrNoRanges }
+
+// SourceUnavailableError is an http(s) source that kept failing in a way
+// that is the server's or the network's fault, not the caller's: 5xx or 429
+// answers, stalls, refused or reset connections, on every one of the
+// probe's attempts. Err is the last failure. The URL may be right and the
+// server back later, so it is not a bad input.
+type SourceUnavailableError struct {
+	URL      string // redacted (RedactURL)
+	Attempts int
+	Err      error
+}
+
+func (e *SourceUnavailableError) Error() string {
+	return fmt.Sprintf("source %s unavailable after %d attempts: %v", e.URL, e.Attempts, e.Err)
+}
+
+func (e *SourceUnavailableError) Unwrap() error { return e.Err }
 
 // transientError marks a source failure worth retrying (a 5xx or 429
 // answer, a stalled body). It implements net.Error because that is what the
@@ -171,34 +205,97 @@ func OpenHTTPSource(ctx context.Context, rawURL string, opts HTTPSourceOptions) 
 	if s.idle <= 0 {
 		s.idle = DefaultHTTPIdleTimeout
 	}
+	attempts := opts.Attempts
+	if attempts <= 0 {
+		attempts = ossupload.DefaultAttempts
+	}
+	sleep := opts.Sleep
+	if sleep == nil {
+		sleep = retry.Sleep
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.probe(ctx)
+		switch {
+		case err == nil:
+			return s, nil
+		case ctx.Err() != nil:
+			return nil, context.Cause(ctx)
+		case !probeRetryable(err):
+			return nil, err
+		case attempt >= attempts:
+			return nil, &SourceUnavailableError{URL: s.name, Attempts: attempt, Err: err}
+		}
+		if serr := sleep(ctx, opts.Backoff.Delay(attempt, rand.Float64())); serr != nil {
+			return nil, serr
+		}
+	}
+}
+
+// probeRetryable reports whether a failed probe may succeed if repeated:
+// what the engine retries for a part read (5xx and 429 answers, stalls,
+// transport failures), less the transport failures that stay as they are
+// (an unknown host, a certificate that does not verify, a malformed URL).
+func probeRetryable(err error) bool {
+	var te *transientError
+	if errors.As(err, &te) {
+		return true
+	}
+	var dns *net.DNSError
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var hse *HTTPSourceError
+	var sc *ossupload.SourceChangedError
+	switch {
+	case errors.As(err, &dns) && dns.IsNotFound, errors.As(err, &cv), errors.As(err, &ua), errors.As(err, &hn), errors.As(err, &ci),
+		errors.As(err, &hse), errors.As(err, &sc), errors.Is(err, context.Canceled):
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// probe asks for the first byte and records size and validators.
+func (s *HTTPSource) probe(ctx context.Context) error {
 	resp, err := s.get(ctx, "bytes=0-0", false)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer drain(resp)
+	if err := s.readProbe(resp); err != nil {
+		drain(resp)
+		return err
+	}
+	// The first byte itself: a body that never comes fails the probe
+	// after IdleTimeout instead of hanging it (and a batch slot with it).
+	return drainErr(resp)
+}
+
+func (s *HTTPSource) readProbe(resp *http.Response) error {
 	s.etag, s.lastMod = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
 		_, _, total, err := parseContentRange(resp.Header.Get("Content-Range"))
 		if err != nil || total < 0 {
-			return nil, &HTTPSourceError{URL: s.name, Status: resp.StatusCode, Reason: "no usable Content-Range total, so the size is unknown"}
+			return &HTTPSourceError{URL: s.name, Status: resp.StatusCode, Reason: "no usable Content-Range total, so the size is unknown"}
 		}
 		s.size = total
 	case http.StatusRequestedRangeNotSatisfiable:
 		// An empty file has no byte 0: "Content-Range: bytes */0".
 		_, _, total, err := parseContentRange(resp.Header.Get("Content-Range"))
 		if err != nil || total != 0 {
-			return nil, &HTTPSourceError{URL: s.name, Status: resp.StatusCode, Reason: "the first byte is not satisfiable, yet the file is not empty"}
+			return &HTTPSourceError{URL: s.name, Status: resp.StatusCode, Reason: "the first byte is not satisfiable, yet the file is not empty"}
 		}
 	case http.StatusOK:
 		if resp.ContentLength == 0 {
 			break // empty: nothing will ever be ranged
 		}
-		return nil, &noRangeError{HTTPSourceError{URL: s.name, Reason: "it answered 200 with the whole file to a Range request, so it cannot be read in parts; copy the file locally first"}}
+		return &noRangeError{HTTPSourceError{URL: s.name, Reason: "it answered 200 with the whole file to a Range request, so it cannot be read in parts; copy the file locally first"}}
 	default:
-		return nil, statusError(s.name, resp)
+		return statusError(s.name, resp)
 	}
-	s.fp = resume.Fingerprint{Path: identity(u), Size: s.size}
+	s.fp = resume.Fingerprint{Path: identity(s.u), Size: s.size}
 	if s.size == 0 {
 		// Every empty file is the same content (and servers send no
 		// validators with the 416 that answers its probe).
@@ -212,7 +309,7 @@ func OpenHTTPSource(ctx context.Context, rawURL string, opts HTTPSourceOptions) 
 	} else {
 		s.fp.ModTime, s.fp.Sample = time.Now().UTC(), onceSample()
 	}
-	return s, nil
+	return nil
 }
 
 // Size is the file's size in bytes.
@@ -279,22 +376,15 @@ func (s *HTTPSource) OpenRange(ctx context.Context, off, n int64) (io.ReadCloser
 	if n == 0 {
 		return io.NopCloser(strings.NewReader("")), nil
 	}
-	rctx, cancel := context.WithCancelCause(ctx)
-	resp, err := s.get(rctx, fmt.Sprintf("bytes=%d-%d", off, off+n-1), true)
+	resp, err := s.get(ctx, fmt.Sprintf("bytes=%d-%d", off, off+n-1), true)
 	if err != nil {
-		cancel(nil)
 		return nil, err
 	}
 	if err := s.verify(resp, off, n); err != nil {
 		drain(resp)
-		cancel(nil)
 		return nil, err
 	}
-	b := &rangeBody{rc: resp.Body, left: n, ctx: rctx, idle: s.idle, name: s.name}
-	b.timer = time.AfterFunc(time.Hour, func() { cancel(errStalled) })
-	b.timer.Stop()
-	b.cancel = cancel
-	return b, nil
+	return &rangeBody{rc: resp.Body, left: n, name: s.name}, nil
 }
 
 // verify checks that resp holds exactly [off, off+n) of the same file.
@@ -328,10 +418,14 @@ func (s *HTTPSource) verify(resp *http.Response, off, n int64) error {
 	return nil
 }
 
-// get sends one ranged GET; conditional adds the validators.
+// get sends one ranged GET; conditional adds the validators. The wait for
+// the headers and every read of the body are bounded by the idle timeout
+// (whatever the client's own settings), and a stall is a *transientError.
 func (s *HTTPSource) get(ctx context.Context, rng string, conditional bool) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.u.String(), nil)
+	rctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, s.u.String(), nil)
 	if err != nil {
+		cancel(nil)
 		return nil, &HTTPSourceError{URL: s.name, Reason: "bad request: " + err.Error()}
 	}
 	req.Header.Set("Range", rng)
@@ -346,15 +440,26 @@ func (s *HTTPSource) get(ctx context.Context, rng string, conditional bool) (*ht
 			req.Header.Set("If-Unmodified-Since", s.lastMod)
 		}
 	}
+	timer := time.AfterFunc(s.idle, func() { cancel(errStalled) })
 	resp, err := s.client.Do(req)
+	timer.Stop()
 	if err != nil {
+		cancel(nil)
+		if errors.Is(context.Cause(rctx), errStalled) && ctx.Err() == nil {
+			return nil, s.stalled()
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			ue.URL = s.name // the transport's message would show the query
 		}
 		return nil, err
 	}
+	resp.Body = &idleBody{rc: resp.Body, ctx: rctx, cancel: cancel, timer: timer, idle: s.idle, src: s}
 	return resp, nil
+}
+
+func (s *HTTPSource) stalled() error {
+	return &transientError{fmt.Errorf("source %s: %w (%s)", s.name, errStalled, s.idle)}
 }
 
 func statusError(name string, resp *http.Response) error {
@@ -365,26 +470,65 @@ func statusError(name string, resp *http.Response) error {
 	return e
 }
 
-func drain(resp *http.Response) {
-	io.CopyN(io.Discard, resp.Body, 4<<10) // let a small answer's connection be reused
-	resp.Body.Close()
+func drain(resp *http.Response) { drainErr(resp) }
+
+// drainErr reads what is left of a small answer, so that its connection
+// can be reused, closes it, and reports a read that failed (a stall).
+func drainErr(resp *http.Response) error {
+	_, err := io.CopyN(io.Discard, resp.Body, 4<<10)
+	cerr := resp.Body.Close()
+	if err == io.EOF {
+		err = nil
+	}
+	return errors.Join(err, cerr)
 }
 
 var errStalled = errors.New("no byte received within the idle timeout")
 
-// rangeBody is the body of one ranged GET: it turns an early end into
-// io.ErrUnexpectedEOF (a bare io.EOF would tell the engine that the file
-// shrank) and arms an idle timer around each Read, so that a server that
-// stops sending fails the read instead of hanging the part. The timer runs
-// only inside Read: time the engine spends elsewhere is not a stall.
-type rangeBody struct {
+// idleBody arms an idle timer around each Read of a response body, so
+// that a server that stops sending fails the read instead of hanging it.
+// The timer runs only inside Read: time the reader spends elsewhere is not
+// a stall.
+type idleBody struct {
 	rc     io.ReadCloser
-	left   int64
-	ctx    context.Context
+	ctx    context.Context // the request's; cancelled with errStalled by the timer
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
 	idle   time.Duration
-	name   string
+	src    *HTTPSource
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	b.timer.Reset(b.idle)
+	n, err := b.rc.Read(p)
+	b.timer.Stop()
+	switch {
+	case err == nil || err == io.EOF:
+	case errors.Is(context.Cause(b.ctx), errStalled):
+		err = b.src.stalled()
+	default:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = b.src.name
+		}
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
+
+// rangeBody is the body of one ranged GET: it turns an early end into
+// io.ErrUnexpectedEOF (a bare io.EOF would tell the engine that the file
+// shrank). Stalls are caught by the idleBody underneath.
+type rangeBody struct {
+	rc   io.ReadCloser
+	left int64
+	name string
 }
 
 func (b *rangeBody) Read(p []byte) (int, error) {
@@ -394,32 +538,15 @@ func (b *rangeBody) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
 	}
-	b.timer.Reset(b.idle)
 	n, err := b.rc.Read(p)
-	b.timer.Stop()
 	b.left -= int64(n)
-	switch {
-	case err == nil:
-	case errors.Is(context.Cause(b.ctx), errStalled):
-		err = &transientError{fmt.Errorf("source %s: %w (%s)", b.name, errStalled, b.idle)}
-	case err == io.EOF && b.left > 0:
+	if err == io.EOF && b.left > 0 {
 		err = fmt.Errorf("source %s: body ended %d bytes early: %w", b.name, b.left, io.ErrUnexpectedEOF)
-	case err == io.EOF:
-	default:
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			ue.URL = b.name
-		}
 	}
 	return n, err
 }
 
-func (b *rangeBody) Close() error {
-	b.timer.Stop()
-	err := b.rc.Close()
-	b.cancel(nil)
-	return err
-}
+func (b *rangeBody) Close() error { return b.rc.Close() }
 
 // parseContentRange reads "bytes FIRST-LAST/TOTAL" or "bytes */TOTAL";
 // total is -1 for "*", first and last -1 for "*".
