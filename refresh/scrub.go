@@ -34,6 +34,13 @@ func Scrub(s string) string {
 			s = s[:start] + "the file is not valid JSON (fix it, e.g. with 'aliyun configure')" + s[end:]
 		}
 	}
+	// Both patterns need one of the names: most text has none, and the
+	// regexps cost ~0.3 µs a byte where this check costs a few ns.
+	lower := strings.ToLower(s)
+	if !strings.Contains(lower, "secret") && !strings.Contains(lower, "token") &&
+		!strings.Contains(lower, "password") && !strings.Contains(lower, "signature") {
+		return s
+	}
 	s = jsonSecret.ReplaceAllString(s, `$1"[redacted]"`)
 	return kvSecret.ReplaceAllString(s, `$1[redacted]`)
 }
