@@ -24,6 +24,12 @@ type Fingerprint struct {
 	// middle and tail. A file of at most 3 × SampleSize bytes is hashed
 	// whole.
 	Sample string `json:"sample"`
+	// Identity names the file itself rather than its content: on Unix its
+	// device, inode and change time (ctime), which no rename over it, copy
+	// or in-place write can keep while keeping mtime, short of resetting
+	// the system clock. "" means unknown (another OS, or a checkpoint
+	// written before identities were recorded): never the same as anything.
+	Identity string `json:"identity,omitempty"`
 }
 
 // SameContent reports whether f and g describe the same file content as far
@@ -31,6 +37,16 @@ type Fingerprint struct {
 // compared, so a file reached through another path still matches.
 func (f Fingerprint) SameContent(g Fingerprint) bool {
 	return f.Size == g.Size && f.ModTime.Equal(g.ModTime) && f.Sample == g.Sample
+}
+
+// SameIdentity reports whether f and g name the same file, unchanged since
+// f was taken: both Identities are known and equal. A resume trusts the
+// parts an earlier run uploaded from the file without reading them again
+// only then; otherwise (the file was replaced, or rewritten in place with
+// its mtime put back) it re-reads them, because Size, ModTime and the
+// sampled Sample cannot tell two such files apart.
+func (f Fingerprint) SameIdentity(g Fingerprint) bool {
+	return f.Identity != "" && f.Identity == g.Identity
 }
 
 // Equal reports whether f and g are the same fingerprint, Path included.
@@ -61,7 +77,7 @@ func FingerprintFile(path string) (Fingerprint, error) {
 	if err != nil {
 		return Fingerprint{}, fmt.Errorf("fingerprint %s: %w", abs, err)
 	}
-	return Fingerprint{Path: abs, Size: fi.Size(), ModTime: fi.ModTime().UTC(), Sample: sample}, nil
+	return Fingerprint{Path: abs, Size: fi.Size(), ModTime: fi.ModTime().UTC(), Sample: sample, Identity: FileIdentity(fi)}, nil
 }
 
 // sampleHash hashes the head, middle and tail SampleSize bytes of a file of
