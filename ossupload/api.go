@@ -51,6 +51,11 @@ type ListedPart struct {
 	PartNumber int
 	ETag       string
 	Size       int64
+	// CRC64 is the part's HashCrc64ecma, which OSS lists with each part;
+	// HasCRC is false when the answer had none. A resume checks what it
+	// adopts against it before CompleteMultipartUpload.
+	CRC64  uint64
+	HasCRC bool
 }
 
 // CompletedPart names one part in CompleteMultipartUpload.

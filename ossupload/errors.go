@@ -53,6 +53,57 @@ func (e *ChecksumError) Error() string {
 	return fmt.Sprintf("part %d CRC-64 mismatch: sent %d, OSS received %d", e.PartNumber, e.Want, e.Got)
 }
 
+// ErrStopped is wrapped by the error of an upload stopped through
+// Options.Stop: it kept its parts and checkpoint (unless it was a stream),
+// and was not completed.
+var ErrStopped = errors.New("stopped before completing the upload")
+
+// StreamInterruptedError reports a stream upload (UploadStream) stopped by
+// Options.Stop or a cancelled context. A stream cannot resume, so the
+// upload was aborted, or, when Aborted is false, could not be (the context
+// was cancelled first, or OSS did not answer): its parts then stay on OSS
+// until the upload is aborted or the object's next upload starts.
+type StreamInterruptedError struct {
+	UploadID string
+	Aborted  bool
+	Err      error // wraps ErrStopped or the context's error
+}
+
+func (e *StreamInterruptedError) Error() string {
+	if e.Aborted {
+		return "interrupted: the upload was aborted (a stream cannot resume: start it again)"
+	}
+	return "interrupted before upload " + e.UploadID + " could be aborted: its parts stay on OSS until it is aborted (a stream cannot resume: start it again)"
+}
+
+func (e *StreamInterruptedError) Unwrap() error { return e.Err }
+
+// MismatchError reports an object found not to hold this source after
+// CompleteMultipartUpload replaced it: the old source is gone, and the
+// object does not (or no longer does) match what was sent. Its cause is
+// Reason: a CRC-64 that differs (Want is this source's, Got the object's),
+// another upload completed over this one, or an object that could not be
+// read back. Running the upload again replaces the object with this source.
+type MismatchError struct {
+	Reason    string
+	Want, Got uint64
+	Size      int64 // the object's size as read back; 0 when not read
+	Err       error // why the object could not be read back, if that was it
+}
+
+func (e *MismatchError) Error() string {
+	msg := e.Reason
+	if e.Got != 0 {
+		msg += fmt.Sprintf(" (CRC-64 of this source %d, of the object %d)", e.Want, e.Got)
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *MismatchError) Unwrap() error { return e.Err }
+
 // CredentialError means OSS kept rejecting the STS credential even after
 // fresh ones were fetched.
 type CredentialError struct {

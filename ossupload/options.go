@@ -15,6 +15,9 @@ const (
 	MinPartSize = 100 << 10 // every part but the last must be at least this
 	MaxPartSize = 5 << 30
 	MaxParts    = 10000
+	// MaxObjectSize is the largest object a multipart upload can make:
+	// MaxParts parts of MaxPartSize (48.8 TiB).
+	MaxObjectSize = MaxParts * MaxPartSize
 )
 
 // Defaults.
@@ -53,6 +56,15 @@ type Options struct {
 	RefreshAt   float64 // refresh the credential after this fraction of its lifetime; 0 means 0.8
 	OnError     Cleanup // what a failure leaves behind; see Cleanup
 	Restart     bool    // ignore any checkpoint and start a fresh upload
+
+	// Stop, when not nil, asks for a graceful stop once it is closed: no
+	// new part starts, parts in flight finish, the checkpoint is saved and
+	// the upload is not completed (the next run completes it at once); the
+	// call returns an error wrapping ErrStopped. Cancelling ctx keeps
+	// meaning "stop now". With Stop set, a cancelled ctx also cuts short the
+	// abort of an upload that cannot resume (a stream); without it that
+	// abort outlives ctx by up to two minutes so that it reaches OSS.
+	Stop <-chan struct{}
 
 	// MediaID goes into the checkpoint so that housekeeping can name it.
 	MediaID string
@@ -98,6 +110,7 @@ const (
 	EventPartDone     EventKind = "part-done"     // OSS acknowledged a part
 	EventAbortFailed  EventKind = "abort-failed"  // a best-effort abort did not reach OSS
 	EventCheckpointKO EventKind = "checkpoint-ko" // a checkpoint write failed (the upload goes on)
+	EventVerifyKO     EventKind = "verify-ko"     // the object could not be read back after Complete, whose own CRC-64 matched
 )
 
 // Event tells embedders what the engine is doing.
@@ -122,6 +135,15 @@ func PartSizeFor(size, preferred int64) int64 {
 		return preferred
 	}
 	return max(preferred, (size+MaxParts-1)/MaxParts)
+}
+
+// CheckSize refuses a source larger than any multipart upload can hold,
+// before anything is sent.
+func CheckSize(size int64) error {
+	if size > MaxObjectSize {
+		return fmt.Errorf("the source is %d bytes, over the OSS limit of %d parts of %d bytes (%d bytes, 48.8 TiB)", size, MaxParts, int64(MaxPartSize), int64(MaxObjectSize))
+	}
+	return nil
 }
 
 // CheckPartSize validates an explicit part size for a size-byte object.

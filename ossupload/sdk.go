@@ -2,7 +2,9 @@ package ossupload
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -201,20 +203,35 @@ func crcHeader(h http.Header) (uint64, bool) {
 	return n, err == nil
 }
 
+// ListParts pages through ListParts itself rather than through the SDK's
+// ListUploadedParts, whose UploadedPart drops the HashCrc64ecma that OSS
+// lists with every part (the ListParts API reference's response example).
 func (a *sdkAPI) ListParts(ctx context.Context, key, uploadID string) ([]ListedPart, error) {
 	var out []ListedPart
 	marker := ""
 	for {
-		opts := []oss.Option{oss.WithContext(ctx), oss.MaxParts(1000)}
+		params := map[string]interface{}{"uploadId": uploadID, "max-parts": "1000", "encoding-type": "url"}
 		if marker != "" {
-			opts = append(opts, oss.PartNumberMarker(mustAtoi(marker)))
+			params["part-number-marker"] = marker
 		}
-		r, err := a.bucket.ListUploadedParts(imur(a.bucket.BucketName, key, uploadID), opts...)
+		resp, err := a.bucket.Client.Conn.DoWithContext(ctx, "GET", a.bucket.BucketName, key, params, map[string]string{}, nil, 0, nil)
 		if err != nil {
 			return nil, fromSDK("ListParts", err)
 		}
-		for _, p := range r.UploadedParts {
-			out = append(out, ListedPart{PartNumber: p.PartNumber, ETag: p.ETag, Size: int64(p.Size)})
+		var r listPartsResult
+		err = xml.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&r)
+		resp.Body.Close()
+		if err != nil {
+			return nil, &OSSError{Op: "ListParts", Status: resp.StatusCode, Code: "MalformedResponse",
+				Message: "cannot read the ListParts answer: " + err.Error(), RequestID: resp.Headers.Get("X-Oss-Request-Id")}
+		}
+		for _, p := range r.Parts {
+			lp := ListedPart{PartNumber: p.PartNumber, ETag: p.ETag, Size: p.Size}
+			if p.CRC != "" {
+				lp.CRC64, err = strconv.ParseUint(p.CRC, 10, 64)
+				lp.HasCRC = err == nil
+			}
+			out = append(out, lp)
 		}
 		if !r.IsTruncated || r.NextPartNumberMarker == "" || r.NextPartNumberMarker == marker {
 			return out, nil
@@ -223,9 +240,16 @@ func (a *sdkAPI) ListParts(ctx context.Context, key, uploadID string) ([]ListedP
 	}
 }
 
-func mustAtoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
+// listPartsResult is the ListParts answer, HashCrc64ecma included.
+type listPartsResult struct {
+	IsTruncated          bool   `xml:"IsTruncated"`
+	NextPartNumberMarker string `xml:"NextPartNumberMarker"`
+	Parts                []struct {
+		PartNumber int    `xml:"PartNumber"`
+		ETag       string `xml:"ETag"`
+		Size       int64  `xml:"Size"`
+		CRC        string `xml:"HashCrc64ecma"`
+	} `xml:"Part"`
 }
 
 func (a *sdkAPI) CompleteMultipartUpload(ctx context.Context, key, uploadID string, parts []CompletedPart) (ObjectInfo, error) {

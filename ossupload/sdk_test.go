@@ -3,6 +3,7 @@ package ossupload_test
 import (
 	"bytes"
 	"context"
+	"hash/crc64"
 	"net/http"
 	"strconv"
 	"testing"
@@ -53,6 +54,11 @@ func TestSDKAdapterPagesAndEdges(t *testing.T) {
 	for i, p := range listed {
 		if p.PartNumber != i+1 || p.Size != int64(len(strconv.Itoa(i+1))) || p.ETag == "" {
 			t.Fatalf("entry %d = %+v", i, p)
+		}
+		// OSS lists each part's HashCrc64ecma, which SDK v1's own
+		// ListUploadedParts drops; the engine checks adopted parts by it.
+		if want := crc64.Checksum([]byte(strconv.Itoa(i+1)), crc64.MakeTable(crc64.ECMA)); !p.HasCRC || p.CRC64 != want {
+			t.Fatalf("entry %d: CRC-64 %d (listed %v), want %d", i, p.CRC64, p.HasCRC, want)
 		}
 	}
 	if err := api.AbortMultipartUpload(ctx, key, upload); err != nil {

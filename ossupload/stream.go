@@ -82,7 +82,13 @@ func UploadStream(ctx context.Context, auth Authorizer, in io.Reader, fp resume.
 		}
 	}
 	st.flush()
-	st.abort(ctx) // nothing can resume it: leave no parts behind
+	aborted := st.abort(ctx) // nothing can resume it: leave no parts behind
+	if errors.Is(err, ErrStopped) || errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		if ctx.Err() != nil && !errors.Is(err, ErrStopped) {
+			err = context.Cause(ctx)
+		}
+		return nil, &StreamInterruptedError{UploadID: st.uploadID(), Aborted: aborted, Err: err}
+	}
 	return nil, err
 }
 
@@ -109,8 +115,13 @@ func (st *state) sendStream(ctx context.Context, in io.Reader, buffered *streamS
 		select {
 		case buf = <-free:
 		case <-gctx.Done():
+		case <-r.opts.Stop:
 		}
 		if gctx.Err() != nil {
+			break
+		}
+		if r.stopped() {
+			readErr = ErrStopped
 			break
 		}
 		if buf == nil {

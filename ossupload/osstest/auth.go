@@ -24,10 +24,66 @@ type credential struct {
 
 type stsGrant struct {
 	token   string
-	bucket  string
-	object  string
+	policy  TokenPolicy
 	expires time.Time
 	revoked bool // set by ExpireTokens
+}
+
+// TokenPolicy is what an STS token may do, in the terms of a RAM policy:
+// the actions it allows on one bucket and on the objects Object names.
+type TokenPolicy struct {
+	Bucket string
+	// Object is one key, or a prefix followed by "*" ("dir/*", or "*" for
+	// every object in Bucket).
+	Object string
+	// Actions are RAM action names: oss:PutObject (PutObject and the
+	// multipart upload steps), oss:GetObject (GetObject, HeadObject,
+	// GetObjectMeta), oss:DeleteObject, oss:ListParts,
+	// oss:AbortMultipartUpload, oss:ListMultipartUploads (bucket level), or
+	// oss:*. Nil allows every object-level operation on Object and nothing
+	// at bucket level, which is what IssueToken grants.
+	Actions []string
+}
+
+// ramAction is the RAM action an operation needs, as the OSS API pages list
+// under "Permissions" (https://help.aliyun.com/en/oss/developer-reference/listparts:
+// ListParts needs oss:ListParts; the multipart upload steps need
+// oss:PutObject).
+var ramAction = [numOps]string{
+	opInitiate:      "oss:PutObject",
+	opUploadPart:    "oss:PutObject",
+	opComplete:      "oss:PutObject",
+	opPutObject:     "oss:PutObject",
+	opAbort:         "oss:AbortMultipartUpload",
+	opListParts:     "oss:ListParts",
+	opListUploads:   "oss:ListMultipartUploads",
+	opGetObject:     "oss:GetObject",
+	opHeadObject:    "oss:GetObject",
+	opGetObjectMeta: "oss:GetObject",
+	opDeleteObject:  "oss:DeleteObject",
+}
+
+// allows reports whether the policy lets o touch bucket/key (key "" for a
+// bucket-level operation).
+func (p *TokenPolicy) allows(o op, bucket, key string) bool {
+	if bucket != p.Bucket {
+		return false
+	}
+	if p.Actions == nil {
+		return key != "" && p.objectMatches(key)
+	}
+	action := ramAction[o]
+	if action == "" || !slices.ContainsFunc(p.Actions, func(a string) bool { return a == action || a == "oss:*" }) {
+		return false
+	}
+	return key == "" || p.objectMatches(key)
+}
+
+func (p *TokenPolicy) objectMatches(key string) bool {
+	if prefix, ok := strings.CutSuffix(p.Object, "*"); ok {
+		return strings.HasPrefix(key, prefix)
+	}
+	return key == p.Object
 }
 
 // AddAccessKey adds a root (account) key: full access to every bucket.
@@ -41,13 +97,20 @@ func (s *Server) AddAccessKey(id, secret string) {
 // object: any request it signs for another bucket/key gets 403 AccessDenied,
 // and so do bucket-level requests such as ListMultipartUploads.
 func (s *Server) IssueToken(bucket, object string, ttl time.Duration) (accessKeyID, accessKeySecret, securityToken string, expires time.Time) {
+	return s.IssueTokenPolicy(TokenPolicy{Bucket: bucket, Object: object}, ttl)
+}
+
+// IssueTokenPolicy mints an STS credential valid for ttl that may do what p
+// allows; anything else it signs gets 403 AccessDenied.
+func (s *Server) IssueTokenPolicy(p TokenPolicy, ttl time.Duration) (accessKeyID, accessKeySecret, securityToken string, expires time.Time) {
 	accessKeyID = "STS." + randomString(25)
 	accessKeySecret = randomString(44)
 	securityToken = "CAIS" + randomString(300)
 	expires = s.now().Add(ttl)
+	p.Actions = slices.Clone(p.Actions)
 	s.mu.Lock()
 	s.creds[accessKeyID] = &credential{secret: accessKeySecret, sts: &stsGrant{
-		token: securityToken, bucket: bucket, object: object, expires: expires,
+		token: securityToken, policy: p, expires: expires,
 	}}
 	s.mu.Unlock()
 	return accessKeyID, accessKeySecret, securityToken, expires
@@ -218,8 +281,8 @@ func (rq *request) authenticate() error {
 		}
 	}
 
-	if cred.sts != nil && (rq.bucket != grant.bucket || rq.key != grant.object) {
-		return newErrorMsg("AccessDenied", "You are denied by the STS policy: the token is not valid for this object.")
+	if cred.sts != nil && !grant.policy.allows(rq.op, rq.bucket, rq.key) {
+		return newErrorMsg("AccessDenied", "You are denied by the STS policy: the token does not allow "+rq.op.String()+" on this resource.")
 	}
 	return nil
 }
