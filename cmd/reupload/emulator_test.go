@@ -90,3 +90,58 @@ func TestEmulatorCommand(t *testing.T) {
 		t.Fatalf("stdout after the JSON line: %q", rest)
 	}
 }
+
+// TestEmulatorDenyAndLagFlags: --deny prints a second key, refused with
+// Forbidden.RAM for the named action and served otherwise; bad --ice-lag
+// and --deny values are usage errors.
+func TestEmulatorDenyAndLagFlags(t *testing.T) {
+	em := exec.Command(os.Args[0], "emulator", "--deny", "RefreshUploadMedia", "--ice-lag", "0")
+	em.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1")
+	stdout, err := em.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	em.Stderr = &stderr
+	if err := em.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		em.Process.Signal(syscall.SIGTERM)
+		em.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("no JSON line: %v; stderr: %s", err, stderr.String())
+	}
+	var info emulator.Info
+	if err := json.Unmarshal(line, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.DeniedAccessKeyID == "" || info.DeniedAccessKeySecret == "" || len(info.DeniedActions) != 1 || info.DeniedActions[0] != "RefreshUploadMedia" || info.Media[0].Title == "" {
+		t.Fatalf("JSON line %s", line)
+	}
+	src := filepath.Join(t.TempDir(), "new.mp4")
+	if err := os.WriteFile(src, []byte("new source"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	put := exec.Command(os.Args[0], "put", "--json", "--endpoint", info.ICEEndpoint, "--state-dir", t.TempDir(), info.Media[0].MediaID, src)
+	put.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1", "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true",
+		"ALIBABA_CLOUD_ACCESS_KEY_ID="+info.DeniedAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+info.DeniedAccessKeySecret)
+	res, _ := put.Output()
+	if !bytes.Contains(res, []byte("Forbidden.RAM")) || put.ProcessState.ExitCode() == 0 {
+		t.Errorf("put with the denied key: exit %d, %s", put.ProcessState.ExitCode(), res)
+	}
+	if bytes.Contains(res, []byte(info.DeniedAccessKeySecret)) {
+		t.Error("the denied key's secret is in put's output")
+	}
+
+	for _, args := range [][]string{{"--ice-lag", "-1s"}, {"--deny", "DeleteMedia"}} {
+		bad := exec.Command(os.Args[0], append([]string{"emulator"}, args...)...)
+		bad.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1")
+		out, _ := bad.CombinedOutput()
+		if bad.ProcessState.ExitCode() != 2 {
+			t.Errorf("emulator %q: exit %d, want 2: %s", args, bad.ProcessState.ExitCode(), out)
+		}
+	}
+}
