@@ -51,7 +51,9 @@
 //	V4 x-oss-content-sha256 missing      400 InvalidArgument
 //	  or not UNSIGNED-PAYLOAD
 //	wrong signature                      403 SignatureDoesNotMatch
-//	STS token for another bucket/key     403 AccessDenied
+//	STS token's policy does not allow it 403 AccessDenied
+//	  (IssueToken: its one object only; IssueTokenPolicy: RAM-style
+//	  actions such as oss:ListMultipartUploads on a bucket and key prefix)
 //
 // A missing bucket is 404 NoSuchBucket before any of these.
 //
