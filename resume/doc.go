@@ -11,10 +11,30 @@
 //
 // # Files
 //
+// The files live in a private subdirectory of the state directory, DIR/state
+// (Store.Dir), which Open creates with mode 0700 and refuses, with an
+// *UnsafeDirError, when it is not a directory (a symbolic link included), is
+// writable by group or others, or is owned by another user, as ssh refuses a
+// key others could have written. The state directory itself may be shared:
+// a Kubernetes emptyDir is 0777 and a PVC may be group-writable. Versions
+// before the subdirectory kept their files directly in DIR; Open moves those
+// checkpoints and done markers in when it creates DIR/state.
+//
+// No state file is ever followed through a symbolic link or opened when it
+// is not a regular file, so that a link cannot make reupload create, lock or
+// read a file elsewhere, and a FIFO cannot hang it: each open goes through an
+// os.Root on the private directory, after an Lstat, with O_NOFOLLOW and
+// O_NONBLOCK on Unix, and is checked again with fstat. A checkpoint or done
+// marker that is not a regular file is a *CorruptError (Save replaces it);
+// such a lock file is an *UnsafeFileError. Each operation also checks that
+// the private directory is still the one Open checked. On Windows the
+// ownership and mode checks are skipped (permissions there are ACLs) and so
+// is the check that the directory was not replaced.
+//
 // File names are derived from the SHA-256 of the MediaId, never from the id
 // itself, so an id holding "/", "..", NUL or anything else cannot escape the
 // directory or collide with another id's files. For a MediaId m with
-// h = hex(SHA-256(m))[:32] the directory holds:
+// h = hex(SHA-256(m))[:32] the private directory holds:
 //
 //	cp-h.json    the checkpoint (mode 0600)
 //	cp-h.lock    the lock file; it is left in place on purpose (see Locking)

@@ -69,6 +69,9 @@ func fakeClock() func() time.Time {
 	}
 }
 
+// stateDir is the directory a store was opened on, the parent of its Dir.
+func stateDir(s *Store) string { return filepath.Dir(s.Dir()) }
+
 func newStore(t *testing.T) *Store {
 	t.Helper()
 	s, err := Open(t.TempDir(), WithClock(fakeClock()))
@@ -348,11 +351,15 @@ func TestFileNamesAreSafe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Nothing was created beside the state directory, and inside it only our names.
+	// Nothing was created beside the state directory, inside it only the
+	// private directory, and inside that only our names.
 	if entries, _ := os.ReadDir(parent); len(entries) != 1 || entries[0].Name() != "state" {
 		t.Fatalf("parent directory holds %v", entries)
 	}
-	entries, err := os.ReadDir(dir)
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 || entries[0].Name() != privateDirName {
+		t.Fatalf("state directory holds %v", entries)
+	}
+	entries, err := os.ReadDir(s.Dir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,10 +395,11 @@ func TestModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]fs.FileMode{
-		dir:                                fs.ModeDir | 0o700,
-		h.Path():                           0o600,
-		filepath.Join(dir, lockName("m1")): 0o600,
-		filepath.Join(dir, doneName("m1")): 0o600,
+		dir:                                    fs.ModeDir | 0o700,
+		s.Dir():                                fs.ModeDir | 0o700,
+		h.Path():                               0o600,
+		filepath.Join(s.Dir(), lockName("m1")): 0o600,
+		filepath.Join(s.Dir(), doneName("m1")): 0o600,
 	}
 	for path, mode := range want {
 		fi, err := os.Stat(path)
@@ -554,7 +562,7 @@ func TestLockInProcess(t *testing.T) {
 	}
 	// Another Store on the same directory is refused too: the lock lives in
 	// the file system, not in the Store.
-	s2, err := Open(s.Dir())
+	s2, err := Open(stateDir(s))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -642,7 +650,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 	s := newStore(t)
 
 	t.Run("child holds, parent refused, released on exit", func(t *testing.T) {
-		c := startChild(t, s.Dir(), "m1")
+		c := startChild(t, stateDir(s), "m1")
 		if c.line != "locked" {
 			t.Fatalf("child: %q", c.line)
 		}
@@ -659,7 +667,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 	})
 
 	t.Run("killed child", func(t *testing.T) {
-		c := startChild(t, s.Dir(), "m1")
+		c := startChild(t, stateDir(s), "m1")
 		if c.line != "locked" {
 			t.Fatalf("child: %q", c.line)
 		}
@@ -684,7 +692,7 @@ func TestLockAcrossProcesses(t *testing.T) {
 
 	t.Run("parent holds, child refused", func(t *testing.T) {
 		h := lock(t, s, "m1")
-		c := startChild(t, s.Dir(), "m1")
+		c := startChild(t, stateDir(s), "m1")
 		want := "refused: another reupload is already working on media m1 (lock " +
 			filepath.Join(s.Dir(), lockName("m1")) + "); wait for it or stop it"
 		if c.line != want {
@@ -839,11 +847,13 @@ func TestOpenDefaultDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Dir() != want {
-		t.Fatalf("Dir = %q, want %q", s.Dir(), want)
+	if s.Dir() != filepath.Join(want, privateDirName) {
+		t.Fatalf("Dir = %q, want %q", s.Dir(), filepath.Join(want, privateDirName))
 	}
-	if fi, err := os.Stat(want); err != nil || fi.Mode() != fs.ModeDir|0o700 {
-		t.Fatalf("default dir: %v, %v", fi, err)
+	for _, dir := range []string{want, s.Dir()} {
+		if fi, err := os.Stat(dir); err != nil || fi.Mode() != fs.ModeDir|0o700 {
+			t.Fatalf("default dir: %v, %v", fi, err)
+		}
 	}
 	if !strings.HasPrefix(want, home) {
 		t.Fatalf("default dir %s escaped the fake home", want)

@@ -24,7 +24,9 @@ var ErrClosed = errors.New("resume: handle is closed")
 // Store is a directory of checkpoints and done markers. It is safe for
 // concurrent use; it holds no open files (each Handle holds its own lock).
 type Store struct {
-	dir string
+	dir string      // the private directory, DIR/state
+	id  fs.FileInfo // of dir as Open checked it; see root
+	uid int         // the process's effective uid (withUID in tests)
 	now func() time.Time
 
 	// fault, when set by a test, is called before each step of an atomic
@@ -53,34 +55,8 @@ func DefaultDir() (string, error) {
 	return filepath.Join(cache, "reupload"), nil
 }
 
-// Open opens the store in dir, creating it (and its parents) with mode 0700
-// if needed. dir "" means DefaultDir(). An existing directory keeps its mode.
-func Open(dir string, opts ...Option) (*Store, error) {
-	if dir == "" {
-		d, err := DefaultDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = d
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
-	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return nil, fmt.Errorf("resume: create state directory: %w", err)
-	}
-	s := &Store{dir: abs}
-	for _, o := range opts {
-		o(s)
-	}
-	if s.now == nil {
-		s.now = time.Now
-	}
-	return s, nil
-}
-
-// Dir returns the absolute path of the store's directory.
+// Dir returns the absolute path of the directory that holds the state
+// files: the private subdirectory DIR/state of the dir given to Open.
 func (s *Store) Dir() string { return s.dir }
 
 // fileID is the part of every file name derived from mediaID: 128 bits of
@@ -115,12 +91,15 @@ func (s *Store) Lock(mediaID string) (*Handle, error) {
 		return nil, errEmptyID
 	}
 	path := filepath.Join(s.dir, lockName(mediaID))
-	release, err := tryLock(path)
-	if errors.Is(err, errLocked) {
+	release, err := s.tryLock(lockName(mediaID))
+	var ie *irregularError
+	switch {
+	case errors.Is(err, errLocked):
 		return nil, &LockedError{MediaID: mediaID, Path: path}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("resume: lock media %s: %w", printable(mediaID), err)
+	case errors.As(err, &ie):
+		return nil, &UnsafeFileError{Path: path, Reason: ie.Error()}
+	case err != nil:
+		return nil, fmt.Errorf("resume: lock media %s: %w", printable(mediaID), inDir(s.dir, err))
 	}
 	return &Handle{s: s, mediaID: mediaID, release: release}, nil
 }
@@ -140,7 +119,7 @@ func (h *Handle) Load() (*Checkpoint, error) {
 		return nil, ErrClosed
 	}
 	path := h.Path()
-	data, err := readSmall(path)
+	data, err := h.s.readState(checkpointName(h.mediaID))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("resume: no checkpoint for media %s: %w", printable(h.mediaID), err)
 	}
@@ -233,7 +212,7 @@ func (h *Handle) Close() error {
 // reported as a *CorruptError in the returned error (an errors.Join), so a
 // non-nil error can come with a non-empty list; use errors.As to find them.
 func (s *Store) List() ([]*Checkpoint, error) {
-	entries, err := os.ReadDir(s.dir)
+	entries, err := s.readDir()
 	if err != nil {
 		return nil, fmt.Errorf("resume: list: %w", err)
 	}
@@ -247,7 +226,15 @@ func (s *Store) List() ([]*Checkpoint, error) {
 			continue
 		}
 		path := filepath.Join(s.dir, name)
-		data, err := readSmall(path)
+		var (
+			data []byte
+			err  error
+		)
+		if t := e.Type(); t != 0 {
+			err = &irregularError{t} // not even opened
+		} else {
+			data, err = s.readState(name)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed since ReadDir
 		}
@@ -306,7 +293,7 @@ func (s *Store) Done(mediaID string) (*DoneRecord, error) {
 		return nil, errEmptyID
 	}
 	path := filepath.Join(s.dir, doneName(mediaID))
-	data, err := readSmall(path)
+	data, err := s.readState(doneName(mediaID))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("resume: media %s is not marked done: %w", printable(mediaID), err)
 	}
@@ -340,36 +327,52 @@ func (s *Store) RemoveDone(mediaID string) error {
 	return s.remove(doneName(mediaID))
 }
 
+// remove deletes name; a symbolic link is removed itself, never its target.
 func (s *Store) remove(name string) error {
-	err := os.Remove(filepath.Join(s.dir, name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	r, err := s.root()
 	if err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
-	if err := syncDir(s.dir); err != nil {
-		return fmt.Errorf("resume: %w", err)
+	defer r.Close()
+	err = r.Remove(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil {
+		err = syncRoot(r, ".")
+	}
+	if err != nil {
+		return fmt.Errorf("resume: %w", inDir(s.dir, err))
 	}
 	return nil
 }
 
 // writeAtomic replaces dir/name with data so that a crash or error at any
-// point leaves either the old file or the new one, never a mix.
-func (s *Store) writeAtomic(name string, data []byte) (err error) {
+// point leaves either the old file or the new one, never a mix. The rename
+// replaces whatever sits at name (a symbolic link or a FIFO included)
+// without following or opening it.
+func (s *Store) writeAtomic(name string, data []byte) error {
 	if err := s.inject("create"); err != nil {
 		return err
 	}
+	r, err := s.root()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return inDir(s.dir, s.replace(r, name, data))
+}
+
+func (s *Store) replace(r *os.Root, name string, data []byte) (err error) {
 	// The leading dot keeps List and humans from mistaking it for state.
-	// CreateTemp creates the file with mode 0600.
-	tmp, err := os.CreateTemp(s.dir, "."+name+".tmp-*")
+	tmp, tmpName, err := createTemp(r, "."+name+".tmp-")
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()           // may already be closed; the write error matters more
-			os.Remove(tmp.Name()) // already gone if the rename happened
+			tmp.Close()       // may already be closed; the write error matters more
+			r.Remove(tmpName) // already gone if the rename happened
 		}
 	}()
 	half := len(data) / 2
@@ -395,10 +398,10 @@ func (s *Store) writeAtomic(name string, data []byte) (err error) {
 	if err := s.inject("rename"); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.dir, name)); err != nil {
+	if err := r.Rename(tmpName, name); err != nil {
 		return err
 	}
-	return syncDir(s.dir) // makes the rename itself durable
+	return syncRoot(r, ".") // makes the rename itself durable
 }
 
 func (s *Store) inject(step string) error {
@@ -422,11 +425,18 @@ func isOurName(name, prefix, suffix string) bool {
 	return err == nil && strings.ToLower(id) == id
 }
 
-// readSmall reads a state file, refusing one larger than any we write.
-func readSmall(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// readState reads the state file name, refusing one larger than any we
+// write, and, without opening it, one that is not a regular file (see
+// openState).
+func (s *Store) readState(name string) ([]byte, error) {
+	r, err := s.root()
 	if err != nil {
 		return nil, err
+	}
+	defer r.Close()
+	f, err := openState(r, name, os.O_RDONLY)
+	if err != nil {
+		return nil, inDir(s.dir, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
@@ -437,6 +447,21 @@ func readSmall(path string) ([]byte, error) {
 		return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
 	}
 	return data, nil
+}
+
+// readDir lists the private directory.
+func (s *Store) readDir() ([]fs.DirEntry, error) {
+	r, err := s.root()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	d, err := r.Open(".")
+	if err != nil {
+		return nil, inDir(s.dir, err)
+	}
+	defer d.Close()
+	return d.ReadDir(-1)
 }
 
 func decodeCheckpoint(data []byte) (*Checkpoint, error) {
