@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+
+	"github.com/reupload/reupload/internal/nofollow"
 )
 
 // OSSError is an error answer from OSS (or the SDK's reading of one).
@@ -155,9 +157,12 @@ func classify(err error) class {
 	var oe *OSSError
 	var ce *ChecksumError
 	var sc *SourceChangedError
+	var re *nofollow.RedirectError
 	switch {
 	case err == nil:
 		return classFatal
+	case errors.As(err, &re):
+		return classFatal // a misconfigured endpoint: asking again changes nothing
 	case errors.Is(err, context.Canceled):
 		return classFatal
 	case errors.As(err, &sc):
@@ -210,6 +215,11 @@ func fromSDK(op string, err error) error {
 	var sp *oss.ServiceError
 	if errors.As(err, &sp) {
 		return &OSSError{Op: op, Status: sp.StatusCode, Code: sp.Code, Message: sp.Message, RequestID: sp.RequestID}
+	}
+	var re *nofollow.RedirectError
+	if errors.As(err, &re) {
+		// Not the *url.Error around it: its URL is the full Location.
+		return fmt.Errorf("oss %s: %w", op, re)
 	}
 	return fmt.Errorf("oss %s: %w", op, err)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
+
+	"github.com/reupload/reupload/internal/nofollow"
 )
 
 // SDKConfig tunes the SDK adapter.
@@ -128,6 +130,10 @@ func NewOSSAPI(t Target, creds CredentialsSource, cfg SDKConfig) (PartAPI, error
 		hc = newHTTPClient(cfg.ConnectTimeout, cfg.IdleTimeout)
 		own = hc
 	}
+	// OSS never redirects an API call; a followed redirect would carry the
+	// signature and the STS token to the Location's host. A caller's client
+	// is copied, not changed.
+	hc = nofollow.Client(hc)
 	opts := []oss.ClientOption{
 		oss.SetCredentialsProvider(sdkProvider{creds}),
 		oss.EnableCRC(false), // the engine hashes once and checks OSS's CRC header itself
