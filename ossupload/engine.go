@@ -34,6 +34,10 @@ type Source struct {
 	// Check, when set, is called before CompleteMultipartUpload; an error
 	// (typically *SourceChangedError) aborts the upload instead of completing it.
 	Check func() error
+	// CRC64 is the CRC-64 of the source's bytes when the caller knows it
+	// (HasCRC), so that Options.SkipIdentical need not read the source.
+	CRC64  uint64
+	HasCRC bool
 }
 
 // Result describes a finished upload.
@@ -46,6 +50,7 @@ type Result struct {
 	CRC64       uint64 // of the whole object, as OSS confirmed it
 	ETag        string
 	Resumed     bool
+	Unchanged   bool  // SkipIdentical found the object already holding the source: nothing was sent
 	PartsReused int   // parts an earlier run had uploaded and OSS still held
 	BytesReused int64 // their bytes
 	BytesSent   int64 // part body bytes sent by this run, retries included
@@ -79,6 +84,11 @@ func Upload(ctx context.Context, auth Authorizer, src Source, opts Options) (*Re
 	r, err := startRun(ctx, auth, src, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.SkipIdentical {
+		if res := r.identical(ctx); res != nil {
+			return res, nil
+		}
 	}
 	fresh := opts.Restart
 	for restarts := 0; ; restarts++ {
@@ -479,6 +489,49 @@ func (st *state) reconcile(ctx context.Context, cp *resume.Checkpoint, listed []
 		}
 	}
 	return done, reread
+}
+
+// identical returns the result of an upload that need not happen, because
+// the object already holds the source (Options.SkipIdentical): same size,
+// and a CRC-64 equal to the source's, read only when the sizes match
+// (unless Source.HasCRC). A HeadObject that fails, refused by the upload
+// credential's policy say, means "upload": it returns nil. A checkpoint of
+// an unfinished upload to the object is discarded, its upload aborted.
+func (r *run) identical(ctx context.Context) *Result {
+	t, _ := r.target()
+	api, err := r.opts.NewAPI(t, r)
+	if err != nil {
+		return nil
+	}
+	defer closeAPI(api)
+	st := &state{run: r, api: api, key: t.Key}
+	var info ObjectInfo
+	err = r.call(ctx, "HeadObject", func(ctx context.Context) error {
+		var err error
+		info, err = api.HeadObject(ctx, t.Key)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			r.opts.OnEvent(Event{Kind: EventSkipCheckKO, Err: err, Message: "could not compare with the object on OSS; uploading"})
+		}
+		return nil
+	}
+	if !info.HasCRC || info.Size != r.src.Size {
+		return nil
+	}
+	crc := r.src.CRC64
+	if !r.src.HasCRC {
+		if crc, err = r.crcSection(ctx, 0, r.src.Size, nil); err != nil {
+			return nil
+		}
+	}
+	if crc != info.CRC64 {
+		return nil
+	}
+	st.discard(ctx, t)
+	return &Result{Target: t, Size: r.src.Size, CRC64: crc, ETag: info.ETag, Unchanged: true,
+		Refreshes: int(r.refreshes.Load()), Duration: r.opts.Now().Sub(r.start)}
 }
 
 // discard aborts the upload a checkpoint names before a fresh start that

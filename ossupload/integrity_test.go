@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/crc64"
 	"io"
 	"strings"
 	"sync"
@@ -340,4 +341,75 @@ func TestStreamStop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SkipIdentical sends nothing when the object already holds the source,
+// reading the source only when the sizes match and its CRC is not known;
+// a different object, or a HeadObject the credential may not make, means
+// upload.
+func TestSkipIdentical(t *testing.T) {
+	t.Run("identical", func(t *testing.T) {
+		f := newFixture(t, 3*MinPartSize)
+		f.api.object = bytes.Clone(f.data)
+		f.opts.SkipIdentical = true
+		src, read := f.sourceWith("i")
+		res, err := Upload(context.Background(), f.auth, src, f.opts)
+		if err != nil || !res.Unchanged {
+			t.Fatalf("res %+v, err %v; want unchanged", res, err)
+		}
+		if f.api.Calls("InitiateMultipartUpload")+f.api.Calls("UploadPart") != 0 || read.n.Load() != 3*MinPartSize {
+			t.Fatalf("%d calls sent, %d bytes read; want none sent and the source read once", f.api.Calls("InitiateMultipartUpload")+f.api.Calls("UploadPart"), read.n.Load())
+		}
+	})
+	t.Run("known CRC is not read", func(t *testing.T) {
+		f := newFixture(t, 3*MinPartSize)
+		f.api.object = bytes.Clone(f.data)
+		f.opts.SkipIdentical = true
+		src, read := f.sourceWith("i")
+		src.CRC64, src.HasCRC = crc64.Checksum(f.data, crcTable), true
+		res, err := Upload(context.Background(), f.auth, src, f.opts)
+		if err != nil || !res.Unchanged || read.n.Load() != 0 {
+			t.Fatalf("res %+v, err %v, read %d; want unchanged without reading", res, err, read.n.Load())
+		}
+	})
+	t.Run("same size, other bytes", func(t *testing.T) {
+		f := newFixture(t, 3*MinPartSize)
+		f.api.object = bytes.Clone(f.data)
+		f.api.object[7] ^= 1
+		f.opts.SkipIdentical = true
+		res, err := f.run(t, context.Background())
+		if err != nil || res.Unchanged {
+			t.Fatalf("res %+v, err %v; want uploaded", res, err)
+		}
+		f.mustMatch(t, res)
+	})
+	t.Run("head refused", func(t *testing.T) {
+		f := newFixture(t, 3*MinPartSize)
+		f.api.object = bytes.Clone(f.data)
+		f.opts.SkipIdentical = true
+		f.api.fail = func(op string, n int, in *PartInput) error {
+			if op == "HeadObject" && n == 1 {
+				return &OSSError{Op: op, Status: 403, Code: "AccessDenied"}
+			}
+			return nil
+		}
+		var warned atomic.Bool
+		f.opts.OnEvent = func(e Event) { warned.CompareAndSwap(false, e.Kind == EventSkipCheckKO) }
+		res, err := f.run(t, context.Background())
+		if err != nil || res.Unchanged || !warned.Load() {
+			t.Fatalf("res %+v, err %v, warned %v; want uploaded with a warning", res, err, warned.Load())
+		}
+		f.mustMatch(t, res)
+	})
+	t.Run("unfinished upload discarded", func(t *testing.T) {
+		f := newFixture(t, 3*MinPartSize)
+		f.killAfter(t, 2, "i")
+		f.api.object = bytes.Clone(f.data)
+		f.opts.SkipIdentical = true
+		src, _ := f.sourceWith("i")
+		res, err := Upload(context.Background(), f.auth, src, f.opts)
+		if err != nil || !res.Unchanged || f.store.cp != nil || len(f.api.uploads) != 0 {
+			t.Fatalf("res %+v, err %v, checkpoint %v, %d uploads left; want unchanged and nothing left", res, err, f.store.cp, len(f.api.uploads))
+		}
+	})
 }

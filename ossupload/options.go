@@ -66,6 +66,12 @@ type Options struct {
 	// abort outlives ctx by up to two minutes so that it reaches OSS.
 	Stop <-chan struct{}
 
+	// SkipIdentical, when set, first compares the object with the source
+	// (HeadObject: size, then CRC-64, reading the source only when the
+	// sizes match); when they are equal nothing is sent and the Result has
+	// Unchanged set. A HeadObject the credential may not make means upload.
+	SkipIdentical bool
+
 	// MediaID goes into the checkpoint so that housekeeping can name it.
 	MediaID string
 	// State keeps the checkpoint; nil means the upload is not resumable.
@@ -111,6 +117,7 @@ const (
 	EventAbortFailed  EventKind = "abort-failed"  // a best-effort abort did not reach OSS
 	EventCheckpointKO EventKind = "checkpoint-ko" // a checkpoint write failed (the upload goes on)
 	EventVerifyKO     EventKind = "verify-ko"     // the object could not be read back after Complete, whose own CRC-64 matched
+	EventSkipCheckKO  EventKind = "skip-check-ko" // SkipIdentical could not read the object's size and CRC-64: uploading
 )
 
 // Event tells embedders what the engine is doing.
