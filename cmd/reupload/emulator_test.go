@@ -13,29 +13,39 @@ import (
 	"github.com/reupload/reupload/internal/emulator"
 )
 
+// startEmulator runs `reupload emulator args…` and returns the process, its
+// stdout after the first line, that JSON line, and its stderr.
+func startEmulator(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, []byte, *bytes.Buffer) {
+	t.Helper()
+	em := exec.Command(os.Args[0], append([]string{"emulator"}, args...)...)
+	em.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1")
+	stdout, err := em.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &bytes.Buffer{}
+	em.Stderr = stderr
+	if err := em.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadBytes('\n')
+	if err != nil {
+		em.Process.Kill()
+		em.Wait()
+		t.Fatalf("no JSON line: %v; stderr: %s", err, stderr.String())
+	}
+	return em, out, line, stderr
+}
+
 // TestEmulatorCommand drives `reupload emulator` the way a script does: it
 // prints exactly one JSON line on stdout when ready, a `reupload put`
 // against it with the printed key replaces a media's source, and SIGTERM
 // stops it with exit 0 and nothing more on stdout.
 func TestEmulatorCommand(t *testing.T) {
 	dir := t.TempDir()
-	em := exec.Command(os.Args[0], "emulator", "--media", "2", "--data", filepath.Join(dir, "data"))
-	em.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1")
-	stdout, err := em.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	em.Stderr = &stderr
-	if err := em.Start(); err != nil {
-		t.Fatal(err)
-	}
+	em, out, line, stderr := startEmulator(t, "--media", "2", "--data", filepath.Join(dir, "data"))
 	defer em.Process.Kill()
-	out := bufio.NewReader(stdout)
-	line, err := out.ReadBytes('\n')
-	if err != nil {
-		t.Fatalf("no JSON line: %v; stderr: %s", err, stderr.String())
-	}
 	var info emulator.Info
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
@@ -95,25 +105,11 @@ func TestEmulatorCommand(t *testing.T) {
 // Forbidden.RAM for the named action and served otherwise; bad --ice-lag
 // and --deny values are usage errors.
 func TestEmulatorDenyAndLagFlags(t *testing.T) {
-	em := exec.Command(os.Args[0], "emulator", "--deny", "RefreshUploadMedia", "--ice-lag", "0")
-	em.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1")
-	stdout, err := em.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	em.Stderr = &stderr
-	if err := em.Start(); err != nil {
-		t.Fatal(err)
-	}
+	em, _, line, _ := startEmulator(t, "--deny", "RefreshUploadMedia", "--ice-lag", "0")
 	defer func() {
 		em.Process.Signal(syscall.SIGTERM)
 		em.Wait()
 	}()
-	line, err := bufio.NewReader(stdout).ReadBytes('\n')
-	if err != nil {
-		t.Fatalf("no JSON line: %v; stderr: %s", err, stderr.String())
-	}
 	var info emulator.Info
 	if err := json.Unmarshal(line, &info); err != nil {
 		t.Fatal(err)

@@ -81,15 +81,9 @@ func (s *Server) authenticateRPC(r *http.Request, params url.Values, now time.Ti
 	if id == "" {
 		return "", nil, missing("AccessKeyId")
 	}
-	s.mu.Lock()
-	key, known := s.keys[id]
-	var k accessKey
-	if known {
-		k = *key
-	}
-	s.mu.Unlock()
-	if !known {
-		return "", nil, fail(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+	k, apiErr := s.lookupKey(id)
+	if apiErr != nil {
+		return "", nil, apiErr
 	}
 
 	sts := RPCStringToSign(r.Method, params)

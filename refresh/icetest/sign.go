@@ -141,15 +141,9 @@ func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (stri
 		return "", nil, fail(400, "IncompleteSignature", "The request signature does not conform to Aliyun standards (expected %s Credential=...,SignedHeaders=...,Signature=...).", Algorithm)
 	}
 
-	s.mu.Lock()
-	key, known := s.keys[a.accessKeyID]
-	var k accessKey
-	if known {
-		k = *key
-	}
-	s.mu.Unlock()
-	if !known {
-		return "", nil, fail(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+	k, apiErr := s.lookupKey(a.accessKeyID)
+	if apiErr != nil {
+		return "", nil, apiErr
 	}
 
 	signedSet := map[string]bool{}
@@ -195,6 +189,17 @@ func (s *Server) authenticate(r *http.Request, body []byte, now time.Time) (stri
 		return "", nil, fail(400, "IncompleteSignature", "x-acs-accesskey-id does not match the Credential.")
 	}
 	return a.accessKeyID, &k, nil
+}
+
+// lookupKey returns a copy of a caller key's record.
+func (s *Server) lookupKey(id string) (accessKey, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key, known := s.keys[id]
+	if !known {
+		return accessKey{}, fail(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+	}
+	return *key, nil
 }
 
 // checkToken checks the SecurityToken a caller sent against its key: STS
