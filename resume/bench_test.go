@@ -49,3 +49,27 @@ func BenchmarkFingerprintFile(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkLoad measures reading back a small checkpoint: no fsync, so it
+// shows the cost of the checks around each open (directory identity, Lstat,
+// fstat) that the disk hides in BenchmarkSave.
+func BenchmarkLoad(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	h, err := s.Lock("m1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Save(sampleCheckpoint("m1")); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Load(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
