@@ -23,7 +23,9 @@ const env = name => {
 
 // With an IP endpoint ali-oss sends path /<key> and
 // Host: <bucket>.oss-<region>.aliyuncs.com (virtual-hosted through Host).
-const client = (v4, creds = {}) =>
+// signatureUrl refuses an IP endpoint, so the presigner goes through
+// "localhost" with the bucket in the path (sldEnable).
+const newClient = (creds, extra) =>
   new OSS({
     endpoint: env('OSS_ENDPOINT'),
     region: env('OSS_REGION'),
@@ -31,23 +33,12 @@ const client = (v4, creds = {}) =>
     accessKeyId: creds.ak || env('OSS_AK'),
     accessKeySecret: creds.sk || env('OSS_SK'),
     stsToken: creds.token,
-    authorizationV4: v4,
     secure: false,
+    ...extra,
   });
-
-// signatureUrl refuses an IP endpoint, so presigning goes through
-// "localhost" with the bucket in the path (sldEnable).
+const client = (v4, creds = {}) => newClient(creds, { authorizationV4: v4 });
 const presigner = (creds = {}) =>
-  new OSS({
-    endpoint: env('OSS_ENDPOINT').replace('127.0.0.1', 'localhost'),
-    region: env('OSS_REGION'),
-    bucket: env('OSS_BUCKET'),
-    accessKeyId: creds.ak || env('OSS_AK'),
-    accessKeySecret: creds.sk || env('OSS_SK'),
-    stsToken: creds.token,
-    sldEnable: true,
-    secure: false,
-  });
+  newClient(creds, { endpoint: env('OSS_ENDPOINT').replace('127.0.0.1', 'localhost'), sldEnable: true });
 
 const stsCreds = () => ({ ak: env('OSS_STS_AK'), sk: env('OSS_STS_SK'), token: env('OSS_STS_TOKEN') });
 

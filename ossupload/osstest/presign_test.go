@@ -82,11 +82,19 @@ func tamper(t *testing.T, u string, params ...string) string {
 	return ""
 }
 
-func TestSignURL(t *testing.T) {
-	for _, v := range []struct {
+// signVersions are the SDK options for each signature version.
+func signVersions() []struct {
+	name string
+	opts []oss.ClientOption
+} {
+	return []struct {
 		name string
 		opts []oss.ClientOption
-	}{{"V1", nil}, {"V4", v4Opts()}} {
+	}{{"V1", nil}, {"V4", v4Opts()}}
+}
+
+func TestSignURL(t *testing.T) {
+	for _, v := range signVersions() {
 		t.Run(v.name, func(t *testing.T) {
 			clk := &clock{}
 			s := newServer(t, osstest.Options{Now: clk.Now})
@@ -121,10 +129,7 @@ func TestSignURL(t *testing.T) {
 }
 
 func TestSignURLWithSTSToken(t *testing.T) {
-	for _, v := range []struct {
-		name string
-		opts []oss.ClientOption
-	}{{"V1", nil}, {"V4", v4Opts()}} {
+	for _, v := range signVersions() {
 		t.Run(v.name, func(t *testing.T) {
 			clk := &clock{}
 			s := newServer(t, osstest.Options{Now: clk.Now})
