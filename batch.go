@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,10 +59,13 @@ type BatchOptions struct {
 
 // Item statuses in ItemResult.Status.
 const (
-	StatusDone    = "done"    // uploaded and verified; marked done in the state dir
-	StatusFailed  = "failed"  // see Code and Message; a checkpoint may allow resuming
-	StatusSkipped = "skipped" // a done marker matches the source: nothing to do
-	StatusChecked = "checked" // dry run: the media exists and the source is readable
+	StatusDone   = "done"   // uploaded and verified; marked done in the state dir
+	StatusFailed = "failed" // see Code and Message; a checkpoint may allow resuming
+	// StatusMismatch: the object was replaced but does not (or no longer)
+	// match the source, e.g. another upload completed over this one.
+	StatusMismatch = "mismatch"
+	StatusSkipped  = "skipped" // a done marker matches the source: nothing to do
+	StatusChecked  = "checked" // dry run: the media exists and the source is readable
 )
 
 // ItemResult is the outcome of one media of a batch, one JSON line of the
@@ -166,6 +168,9 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 			be.Succeeded++
 		case StatusSkipped:
 			be.Skipped++
+		case StatusMismatch:
+			be.Failed++
+			be.Mismatched++
 		default:
 			be.Failed++
 		}
@@ -182,7 +187,11 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 
 func failed(it Item, start time.Time, err error) ItemResult {
 	code, reqID := ErrorCode(err)
-	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusFailed, Seconds: time.Since(start).Seconds(),
+	status := StatusFailed
+	if code == "Mismatch" {
+		status = StatusMismatch
+	}
+	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: status, Seconds: time.Since(start).Seconds(),
 		Code: code, Message: OneLine(err.Error()), RequestID: reqID, Err: err}
 }
 
@@ -200,28 +209,31 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool)
 	}
 	defer o.close()
 	src := o.src
-	if opts.PartSize != 0 {
-		if err := ossupload.CheckPartSize(src.Size, opts.PartSize); err != nil {
-			return failed(it, start, &InputError{Field: "--part-size", Err: err})
-		}
+	if err := checkSizes(src.Size, opts.PartSize); err != nil {
+		return failed(it, start, err)
 	}
 	h, err := c.store.Lock(it.MediaID)
 	if err != nil {
 		return failed(it, start, err)
 	}
 	defer h.Close()
-	if !force && c.skip(it.MediaID, src.Fingerprint) {
-		return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusSkipped, Bytes: src.Size}
+	if !force {
+		// A done marker alone is not trusted, since the object may have
+		// been replaced since (a put, another machine): the object is
+		// compared with the source, and the marker only spares reading the
+		// source for its CRC-64 when it describes this very, untouched file.
+		opts.SkipIdentical = true
+		if d, err := c.store.Done(it.MediaID); err == nil && d.Source.SameContent(src.Fingerprint) && d.Source.SameIdentity(src.Fingerprint) && d.Size == src.Size {
+			src.CRC64, src.HasCRC = d.CRC64, true
+		}
 	}
-	res, err := c.overwrite(ctx, it.MediaID, src, h, opts)
+	res, err := c.replace(ctx, it.MediaID, src, h, o.resumable, opts)
 	if err != nil {
 		return failed(it, start, err)
 	}
-	res.Resumable = o.resumable
-	crc, _ := strconv.ParseUint(res.CRC64, 10, 64)
-	if err := c.store.MarkDone(it.MediaID, resume.DoneRecord{UploadID: res.UploadID, Size: res.Size, CRC64: crc, Source: src.Fingerprint}); err != nil {
-		// The media is overwritten; only the rerun shortcut is lost.
-		c.cfg.Logger.Warn("could not record a finished media", "media_id", it.MediaID, "err", err)
+	if res.Unchanged {
+		return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusSkipped, Bytes: src.Size,
+			Seconds: time.Since(start).Seconds(), Result: res}
 	}
 	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusDone, Bytes: res.Size,
 		Seconds: time.Since(start).Seconds(), UploadID: res.UploadID, Resumed: res.Resumed, Result: res}
@@ -322,7 +334,9 @@ func (b *budgetedAPI) UploadPart(ctx context.Context, in ossupload.PartInput) (o
 // id of the ICE or OSS answer behind it, if any: the API's own code
 // (e.g. "ResourceNotFound", "AccessDenied"), or one of "Interrupted",
 // "BadInput", "Locked", "CredentialRejected", "SourceChanged",
-// "ChecksumMismatch", "Failed".
+// "ChecksumMismatch", "SourceUnavailable" (an http(s) source kept failing
+// on the server's side), "Mismatch" (replaced, but not matching the source:
+// ExitMismatch), "Failed".
 func ErrorCode(err error) (code, requestID string) {
 	var (
 		ie  *InputError
@@ -332,13 +346,19 @@ func ErrorCode(err error) (code, requestID string) {
 		sc  *ossupload.SourceChangedError
 		ce  *ossupload.CredentialError
 		cke *ossupload.ChecksumError
+		mm  *ossupload.MismatchError
+		su  *SourceUnavailableError
 		pe  *fs.PathError
 	)
 	switch {
 	case err == nil:
 		return "", ""
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, ossupload.ErrStopped):
 		return "Interrupted", ""
+	case errors.As(err, &mm):
+		return "Mismatch", ""
+	case errors.As(err, &su):
+		return "SourceUnavailable", ""
 	case errors.As(err, &ie), errors.As(err, &pe), errors.Is(err, os.ErrNotExist):
 		return "BadInput", ""
 	case errors.As(err, &le):

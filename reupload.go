@@ -57,8 +57,16 @@ type Options struct {
 	LimitRate   int64 // bytes/s; 0 means unlimited
 	MD5         bool  // send Content-MD5 with each part
 	Restart     bool  // ignore any checkpoint and start afresh
-	Progress    ossupload.Progress
-	OnEvent     func(ossupload.Event)
+	// SkipIdentical uploads nothing when the object already holds the
+	// source (same size and CRC-64; see ossupload.Options.SkipIdentical):
+	// Result.Unchanged is then set. Batch sets it unless BatchOptions.Force.
+	SkipIdentical bool
+	// Stop asks for a graceful stop when closed (see ossupload.Options.Stop):
+	// parts in flight finish, the checkpoint is kept, nothing is completed,
+	// and the error wraps ossupload.ErrStopped (ExitInterrupted).
+	Stop     <-chan struct{}
+	Progress ossupload.Progress
+	OnEvent  func(ossupload.Event)
 	// SourceID names the content given to OverwriteReader, so that an
 	// interrupted upload of it can be resumed; "" means not resumable. See
 	// OverwriteReader. Overwrite and OverwriteStream ignore it.
@@ -80,6 +88,7 @@ type Result struct {
 	CRC64       string        `json:"crc64"` // decimal, as OSS writes x-oss-hash-crc64ecma
 	ETag        string        `json:"etag"`
 	Resumed     bool          `json:"resumed"`
+	Unchanged   bool          `json:"unchanged,omitempty"` // the object already held the source: nothing was sent
 	Resumable   bool          `json:"resumable"` // a later run could have resumed this upload (false for streams)
 	PartsReused int           `json:"parts_reused"`
 	BytesSent   int64         `json:"bytes_sent"`
@@ -179,10 +188,26 @@ func openSource(path string) (*os.File, ossupload.Source, error) {
 
 // Overwrite replaces the source of mediaID with the file at path, or with
 // the file at an http(s) URL read with Range requests (see HTTPSource; a
-// URL is resumable when its server sends an ETag or a Last-Modified).
+// URL is resumable when its server sends an ETag or a Last-Modified). A
+// path naming a pipe or device (IsStream) is read once, as OverwriteStream
+// reads, and is not resumable.
 func (c *Client) Overwrite(ctx context.Context, mediaID, path string, opts Options) (*Result, error) {
 	if err := refresh.ValidateMediaID(mediaID); err != nil {
 		return nil, &InputError{Field: "MediaId", Err: err}
+	}
+	if IsStream(path) {
+		f, err := openStream(ctx, opts.Stop, path)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			if errors.Is(err, context.Canceled) {
+				return nil, ossupload.ErrStopped
+			}
+			return nil, &InputError{Field: "source file", Err: err}
+		}
+		defer f.Close()
+		return c.OverwriteStream(ctx, mediaID, f, opts)
 	}
 	o, err := c.open(ctx, path)
 	if err != nil {
@@ -205,7 +230,8 @@ func (c *Client) run(ctx context.Context, mediaID string, state ossupload.StateS
 	start := time.Now()
 	eo := opts.Engine
 	eo.PartSize, eo.Concurrency, eo.LimitRate, eo.MD5, eo.Restart = opts.PartSize, opts.Concurrency, opts.LimitRate, opts.MD5, opts.Restart
-	eo.MediaID, eo.State, eo.Progress, eo.OnEvent = mediaID, state, opts.Progress, opts.OnEvent
+	eo.MediaID, eo.State, eo.Progress, eo.OnEvent, eo.Stop = mediaID, state, opts.Progress, opts.OnEvent, opts.Stop
+	eo.SkipIdentical = opts.SkipIdentical
 	if eo.SDK.HTTPClient == nil {
 		eo.SDK.HTTPClient = c.cfg.HTTPClient
 	}
@@ -224,7 +250,7 @@ func (c *Client) run(ctx context.Context, mediaID string, state ossupload.StateS
 	return &Result{
 		MediaID: mediaID, Bucket: res.Target.Bucket, Object: res.Target.Key, Size: res.Size,
 		UploadID: res.UploadID, PartSize: res.PartSize, Parts: res.Parts, CRC64: fmt.Sprint(res.CRC64),
-		ETag: res.ETag, Resumed: res.Resumed, PartsReused: res.PartsReused, BytesSent: res.BytesSent,
+		ETag: res.ETag, Resumed: res.Resumed, Unchanged: res.Unchanged, PartsReused: res.PartsReused, BytesSent: res.BytesSent,
 		Refreshes: res.Refreshes, Retries: res.Retries, Duration: d, Seconds: d.Seconds(),
 	}, nil
 }
@@ -248,6 +274,7 @@ const (
 	ExitFailed      = 1   // failed; the old source is intact
 	ExitUsage       = 2   // bad flags, arguments or input; nothing was sent
 	ExitPartial     = 3   // batch: some media done, some failed
+	ExitMismatch    = 5   // the object was replaced but does not (or no longer) match the source
 	ExitInterrupted = 130 // SIGINT/SIGTERM; the checkpoint is kept for resume
 )
 
@@ -256,11 +283,14 @@ func ExitCode(err error) int {
 	var in *InputError
 	var batch *BatchError
 	var api *refresh.APIError
+	var mm *ossupload.MismatchError
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, ossupload.ErrStopped):
 		return ExitInterrupted
+	case errors.As(err, &mm):
+		return ExitMismatch
 	case errors.As(err, &in):
 		return ExitUsage
 	case errors.As(err, &api) && api.Kind == refresh.KindCredentials && api.StatusCode == 0:
@@ -269,6 +299,9 @@ func ExitCode(err error) int {
 	case errors.As(err, &batch):
 		if batch.Invalid {
 			return ExitUsage
+		}
+		if batch.Mismatched > 0 && batch.Failed == batch.Mismatched && batch.Succeeded == 0 {
+			return ExitMismatch
 		}
 		if batch.Succeeded > 0 || batch.Failed > 0 {
 			return ExitPartial
@@ -280,6 +313,7 @@ func ExitCode(err error) int {
 // BatchError summarises a batch that did not fully succeed.
 type BatchError struct {
 	Succeeded, Failed, Skipped int
+	Mismatched                 int  // of Failed: replaced but not matching (ExitMismatch when all failures are)
 	Invalid                    bool // the manifest was rejected before any upload
 	Err                        error
 }

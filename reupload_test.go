@@ -377,9 +377,10 @@ func TestEmbedderHTTPClient(t *testing.T) {
 	if !bytes.Equal(h.object(t, m), data) {
 		t.Fatal("object differs")
 	}
-	// 1 RefreshUploadMedia + Initiate + 3 parts + Complete
-	if got := rt.n.Load(); got != 6 {
-		t.Fatalf("the embedder's client carried %d requests, want 6", got)
+	// 1 RefreshUploadMedia + Initiate + 3 parts + Complete + the HEAD
+	// that reads the object back
+	if got := rt.n.Load(); got != 7 {
+		t.Fatalf("the embedder's client carried %d requests, want 7", got)
 	}
 
 	// Housekeeping too: the status of an interrupted upload (ListParts) and

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/reupload/reupload/ossupload"
@@ -29,10 +32,14 @@ func (c *Client) open(ctx context.Context, source string) (*opened, error) {
 			hso.Client = c.cfg.HTTPClient
 		}
 		hs, err := OpenHTTPSource(ctx, source, hso)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, context.Cause(ctx)
-			}
+		var su *SourceUnavailableError
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return nil, context.Cause(ctx)
+		case errors.As(err, &su):
+			return nil, err // the server's fault, after retries: a failure, not bad input
+		default:
 			return nil, &InputError{Field: "source URL", Err: err}
 		}
 		src := ossupload.Source{R: hs, Size: hs.Size(), Fingerprint: hs.Fingerprint(),
@@ -44,6 +51,19 @@ func (c *Client) open(ctx context.Context, source string) (*opened, error) {
 		return nil, err
 	}
 	return &opened{src: src, close: f.Close, resumable: true}, nil
+}
+
+// IsStream reports whether source names something read once, front to
+// back, rather than a regular file: a named pipe (FIFO), process
+// substitution (/dev/fd/N), /dev/stdin or another device. Overwrite
+// uploads such a source as OverwriteStream does (not resumable). It never
+// opens source, so it never blocks.
+func IsStream(source string) bool {
+	if IsURL(source) {
+		return false
+	}
+	fi, err := os.Stat(source)
+	return err == nil && fi.Mode()&(fs.ModeNamedPipe|fs.ModeCharDevice|fs.ModeDevice|fs.ModeSocket) != 0
 }
 
 // DisplaySource is source as messages and results show it: a URL without
@@ -110,6 +130,9 @@ func (c *Client) OverwriteStream(ctx context.Context, mediaID string, r io.Reade
 		return nil, err
 	}
 	defer h.Close()
+	if err := c.store.RemoveDone(mediaID); err != nil { // see overwriteSource
+		return nil, fmt.Errorf("clear the done marker of media %s: %w", mediaID, err)
+	}
 	fp := onceFingerprint("stream", 0)
 	in := &ctxReader{ctx: ctx, r: r}
 	res, err := c.run(ctx, mediaID, h, opts, func(auth ossupload.Authorizer, eo ossupload.Options) (*ossupload.Result, error) {
@@ -127,22 +150,58 @@ func (c *Client) overwriteSource(ctx context.Context, mediaID string, src ossupl
 	if err := refresh.ValidateMediaID(mediaID); err != nil {
 		return nil, &InputError{Field: "MediaId", Err: err}
 	}
-	if opts.PartSize != 0 {
-		if err := ossupload.CheckPartSize(src.Size, opts.PartSize); err != nil {
-			return nil, &InputError{Field: "--part-size", Err: err}
-		}
+	if err := checkSizes(src.Size, opts.PartSize); err != nil {
+		return nil, err
 	}
 	h, err := c.store.Lock(mediaID)
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
+	return c.replace(ctx, mediaID, src, h, resumable, opts)
+}
+
+// replace uploads src to mediaID under the media's lock h, keeping its done
+// marker true: a done marker (batch's "already done") no longer describes
+// the object once another source may be uploaded to it, so it is cleared
+// first, and written again only once this source is verified on OSS.
+func (c *Client) replace(ctx context.Context, mediaID string, src ossupload.Source, h *resume.Handle, resumable bool, opts Options) (*Result, error) {
+	if err := c.store.RemoveDone(mediaID); err != nil {
+		return nil, fmt.Errorf("clear the done marker of media %s: %w", mediaID, err)
+	}
 	res, err := c.overwrite(ctx, mediaID, src, h, opts)
 	if err != nil {
 		return nil, err
 	}
 	res.Resumable = resumable
+	if resumable {
+		c.markDone(mediaID, res, src.Fingerprint)
+	}
 	return res, nil
+}
+
+// checkSizes refuses, before anything is sent, a source larger than any
+// multipart upload can hold and a part size that does not fit it.
+func checkSizes(size, partSize int64) error {
+	if err := ossupload.CheckSize(size); err != nil {
+		return &InputError{Field: "source", Err: err}
+	}
+	if partSize != 0 {
+		if err := ossupload.CheckPartSize(size, partSize); err != nil {
+			return &InputError{Field: "--part-size", Err: err}
+		}
+	}
+	return nil
+}
+
+// markDone records that mediaID now holds the source fp describes, so that a
+// batch rerun can skip it (after checking the object: see Batch).
+func (c *Client) markDone(mediaID string, res *Result, fp resume.Fingerprint) {
+	crc, _ := strconv.ParseUint(res.CRC64, 10, 64)
+	if err := c.store.MarkDone(mediaID, resume.DoneRecord{UploadID: res.UploadID, Size: res.Size, CRC64: crc, Source: fp}); err != nil {
+		// The media is overwritten; only the rerun shortcut is lost.
+		c.cfg.Logger.Warn("could not record a finished media", "media_id", mediaID, "err", err)
+	}
 }
 
 // onceFingerprint identifies a source that no later run can prove to be the

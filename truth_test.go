@@ -1,0 +1,163 @@
+package reupload_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/reupload/reupload"
+	"github.com/reupload/reupload/internal/emulator"
+	"github.com/reupload/reupload/ossupload"
+)
+
+// A done marker is never taken for the truth: batch marks A done, put
+// replaces the object with B, and a batch rerun uploads A again instead of
+// skipping it ("already done") and leaving B.
+func TestStaleDoneMarkerDoesNotSkip(t *testing.T) {
+	h := newHarness(t, emulator.Config{})
+	m := h.info.Media[0]
+	pathA, dataA := writeFile(t, 300<<10, 41)
+	pathB, dataB := writeFile(t, 300<<10, 42)
+	items := []reupload.Item{{MediaID: m.MediaID, Source: pathA}}
+	if _, err := h.c.Batch(context.Background(), items, reupload.BatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.c.Overwrite(context.Background(), m.MediaID, pathB, reupload.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.object(t, m), dataB) {
+		t.Fatal("setup: put did not replace the object")
+	}
+	res, err := h.c.Batch(context.Background(), items, reupload.BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != reupload.StatusDone || !bytes.Equal(h.object(t, m), dataA) {
+		t.Fatalf("rerun: %s, object is A: %v; want A uploaded again", res[0].Status, bytes.Equal(h.object(t, m), dataA))
+	}
+}
+
+// A batch rerun on a machine with no state (a new pod) skips the media
+// whose objects already hold their sources, by content.
+func TestBatchOnNewMachineSkipsIdentical(t *testing.T) {
+	h := newHarness(t, emulator.Config{Media: 2})
+	path, _ := writeFile(t, 300<<10, 43)
+	items := []reupload.Item{{MediaID: h.info.Media[0].MediaID, Source: path}, {MediaID: h.info.Media[1].MediaID, Source: path}}
+	if _, err := h.c.Batch(context.Background(), items[:1], reupload.BatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.state = t.TempDir() // another machine
+	parts := h.em.OSS.Stats().Requests["UploadPart"]
+	res, err := h.client(t).Batch(context.Background(), items, reupload.BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != reupload.StatusSkipped || res[1].Status != reupload.StatusDone {
+		t.Fatalf("statuses %s, %s; want skipped (already there) and done", res[0].Status, res[1].Status)
+	}
+	if n := h.em.OSS.Stats().Requests["UploadPart"] - parts; n != 1 {
+		t.Fatalf("%d parts sent, want 1 (the second media's only part)", n)
+	}
+}
+
+// Sources over 10,000 parts of 5 GiB are refused before anything is sent,
+// with exit 2: a reader claiming 60 TiB, and a URL claiming 2^62 bytes.
+func TestSourcesOverTheLimitAreRefused(t *testing.T) {
+	h := newHarness(t, emulator.Config{})
+	m := h.info.Media[0]
+	_, err := h.c.OverwriteReader(context.Background(), m.MediaID, bytes.NewReader(nil), 60<<40, reupload.Options{})
+	var in *reupload.InputError
+	if !errors.As(err, &in) || reupload.ExitCode(err) != reupload.ExitUsage || !strings.Contains(err.Error(), "over the OSS limit") {
+		t.Fatalf("60 TiB reader: %v (exit %d), want exit 2 naming the limit", err, reupload.ExitCode(err))
+	}
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"e"`)
+		w.Header().Set("Content-Range", "bytes 0-0/4611686018427387904")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write([]byte("x"))
+	}))
+	defer huge.Close()
+	_, err = h.c.Overwrite(context.Background(), m.MediaID, huge.URL+"/big.mp4", reupload.Options{})
+	if reupload.ExitCode(err) != reupload.ExitUsage || !strings.Contains(err.Error(), "over the OSS limit") {
+		t.Fatalf("2^62-byte URL: %v (exit %d), want exit 2 naming the limit", err, reupload.ExitCode(err))
+	}
+	if n := h.em.ICE.Calls("RefreshUploadMedia"); n != 0 {
+		t.Fatalf("%d RefreshUploadMedia calls for refused sources", n)
+	}
+	if n := h.em.OSS.Stats().Requests["InitiateMultipartUpload"]; n != 0 {
+		t.Fatalf("%d uploads initiated", n)
+	}
+}
+
+// Exit codes and batch statuses for a replaced object that does not match.
+func TestMismatchIsExit5(t *testing.T) {
+	err := fmt.Errorf("media x: %w", &ossupload.MismatchError{Reason: "another upload replaced the object after this one"})
+	if got := reupload.ExitCode(err); got != 5 {
+		t.Fatalf("exit %d, want 5", got)
+	}
+	if code, _ := reupload.ErrorCode(err); code != "Mismatch" {
+		t.Fatalf("code %q", code)
+	}
+	if got := reupload.ExitCode(&reupload.BatchError{Failed: 2, Mismatched: 2}); got != reupload.ExitMismatch {
+		t.Fatalf("a batch whose every failure is a mismatch: exit %d, want 5", got)
+	}
+	if got := reupload.ExitCode(&reupload.BatchError{Failed: 2, Mismatched: 1}); got != reupload.ExitPartial {
+		t.Fatalf("a batch with other failures too: exit %d, want 3", got)
+	}
+	if got := reupload.ExitCode(fmt.Errorf("x: %w", ossupload.ErrStopped)); got != reupload.ExitInterrupted {
+		t.Fatalf("a graceful stop: exit %d, want 130", got)
+	}
+}
+
+// A FIFO as the source is streamed (not resumable), and waiting for its
+// writer never blocks cancellation.
+func TestFIFOSource(t *testing.T) {
+	h := newHarness(t, emulator.Config{})
+	m := h.info.Media[0]
+	fifo := filepath.Join(t.TempDir(), "pipe.mp4")
+	if err := mkfifo(fifo); err != nil {
+		t.Skipf("no FIFOs on this platform: %v", err)
+	}
+	if !reupload.IsStream(fifo) {
+		t.Fatal("IsStream(FIFO) = false")
+	}
+	data := bytes.Repeat([]byte("fifo bytes "), 30000)
+	done := make(chan error, 1)
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err == nil {
+			_, err = w.Write(data)
+			w.Close()
+		}
+		done <- err
+	}()
+	res, err := h.c.Overwrite(context.Background(), m.MediaID, fifo, reupload.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumable || !bytes.Equal(h.object(t, m), data) {
+		t.Fatalf("resumable %v, object equal %v; want a streamed, not resumable upload", res.Resumable, bytes.Equal(h.object(t, m), data))
+	}
+
+	// No writer ever comes: a cancel ends the wait at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := h.c.Overwrite(ctx, m.MediaID, fifo, reupload.Options{})
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want canceled", err)
+	}
+}
