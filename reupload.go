@@ -89,7 +89,7 @@ type Result struct {
 	ETag        string        `json:"etag"`
 	Resumed     bool          `json:"resumed"`
 	Unchanged   bool          `json:"unchanged,omitempty"` // the object already held the source: nothing was sent
-	Resumable   bool          `json:"resumable"` // a later run could have resumed this upload (false for streams)
+	Resumable   bool          `json:"resumable"`           // a later run could have resumed this upload (false for streams)
 	PartsReused int           `json:"parts_reused"`
 	BytesSent   int64         `json:"bytes_sent"`
 	Refreshes   int           `json:"refreshes"` // RefreshUploadMedia calls after the first
