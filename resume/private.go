@@ -76,7 +76,8 @@ func kind(m fs.FileMode) string {
 // Open opens the store in dir, creating dir (and its parents) with mode 0700
 // if needed; dir "" means DefaultDir(). An existing dir keeps its mode and
 // may be shared: the state files live in a private subdirectory, DIR/state,
-// that Open creates with mode 0700 and checks on every call. Open returns an
+// that Open creates with mode 0700 and checks each time; every later
+// operation makes sure it is still that directory. Open returns an
 // *UnsafeDirError if that subdirectory is not a directory, is writable by
 // group or others, or belongs to another user (the ownership and mode checks
 // are skipped on Windows, whose permissions are ACLs that Go does not
