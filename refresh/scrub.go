@@ -42,7 +42,19 @@ func Scrub(s string) string {
 		return s
 	}
 	s = jsonSecret.ReplaceAllString(s, `$1"[redacted]"`)
-	return kvSecret.ReplaceAllString(s, `$1[redacted]`)
+	return kvSecret.ReplaceAllStringFunc(s, func(m string) string {
+		prefix := kvSecret.FindStringSubmatch(m)[1]
+		// A value's trailing colon is the sentence's ("…?Signature=x: it
+		// answered…"), and RedactURL's REDACTED is already safe.
+		val, colon := strings.CutSuffix(m[len(prefix):], ":")
+		if val == "REDACTED" {
+			return m
+		}
+		if colon {
+			return prefix + "[redacted]:"
+		}
+		return prefix + "[redacted]"
+	})
 }
 
 // MinSecretLen is the shortest value Secrets scrubs: a shorter one would

@@ -117,3 +117,17 @@ func TestSecretsConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A value already redacted by RedactURL stays as it is, and the colon that
+// ends a value belongs to the sentence, not to the value.
+func TestScrubKeepsSentencePunctuation(t *testing.T) {
+	for in, want := range map[string]string{
+		"source URL: http://h/new.mp4?Signature=REDACTED: it answered 200": "source URL: http://h/new.mp4?Signature=REDACTED: it answered 200",
+		"GET /x?Signature=abc123: 403":                                      "GET /x?Signature=[redacted]: 403",
+		"token=abc def":                                                     "token=[redacted] def",
+	} {
+		if got := Scrub(in); got != want {
+			t.Errorf("Scrub(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
