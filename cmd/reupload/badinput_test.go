@@ -18,14 +18,17 @@ import (
 
 // Script commands for the bad-input scripts (testdata/script/bad_*.txtar).
 
-// checkpoint garbage|truncate|version|empty|dir: spoil the one checkpoint in
-// $STATE (cp-*.json), as a crash, a bad disk or another version would; dir
+// checkpoint garbage|truncate|version|empty|dir: spoil the one checkpoint of
+// the store in $STATE (cp-*.json), as a crash, a bad disk or another version would; dir
 // puts a directory in its place, so that it can be neither read nor replaced.
 func cmdCheckpoint(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: checkpoint garbage|truncate|version|empty|dir")
 	}
-	all, err := filepath.Glob(filepath.Join(ts.Getenv("STATE"), "cp-*.json"))
+	// The store keeps its files in a private directory inside $STATE.
+	store, err := resume.Open(ts.Getenv("STATE"))
+	ts.Check(err)
+	all, err := filepath.Glob(filepath.Join(store.Dir(), "cp-*.json"))
 	ts.Check(err)
 	var paths []string
 	for _, p := range all {
