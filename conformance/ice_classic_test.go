@@ -93,6 +93,9 @@ func startICE(t *testing.T, clk *iceClock) *emulator.Emulator {
 
 func classicClient(t *testing.T, id, secret string) *sdk.Client {
 	t.Helper()
+	// Deprecated in favour of NewClientWithOptions, but it is the
+	// constructor existing classic-SDK code calls, and both sign alike.
+	//lint:ignore SA1019 the path existing callers use is the one to prove
 	c, err := sdk.NewClientWithAccessKey("cn-shanghai", id, secret)
 	if err != nil {
 		t.Fatal(err)
