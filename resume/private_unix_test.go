@@ -314,7 +314,8 @@ func TestOpenKeepsPrivateDir0700(t *testing.T) {
 }
 
 // TestMoveSkipsSymlinks: moving the old version's files never moves a
-// symlink (nor what it points at) into the private directory.
+// symlink (nor what it points at) or a FIFO into the private directory, and
+// never opens them.
 func TestMoveSkipsSymlinks(t *testing.T) {
 	dir := t.TempDir()
 	elsewhere := newStore(t)
@@ -326,12 +327,21 @@ func TestMoveSkipsSymlinks(t *testing.T) {
 	if err := os.Symlink(h.Path(), link); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(dir)
+	fifo := filepath.Join(dir, doneName("m1"))
+	mkfifo(t, fifo)
+	var s *Store
+	err := returnsPromptly(t, "Open", fifo, func() error { var err error; s, err = Open(dir); return err })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		t.Fatalf("the symlink moved: %v, %v", fi, err)
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO moved: %v, %v", fi, err)
+	}
+	if _, err := s.Done("m1"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Done = %v, want no done marker", err)
 	}
 	if _, err := os.Lstat(filepath.Join(s.Dir(), checkpointName("m1"))); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("something arrived in the private directory: %v", err)
