@@ -241,7 +241,7 @@ func (c *Client) RefreshUploadMedia(ctx context.Context, mediaID string) (*Uploa
 	var resp struct {
 		RequestId, MediaId, UploadAddress, UploadAuth string
 	}
-	if err := c.call(ctx, "RefreshUploadMedia", mediaID, &resp); err != nil {
+	if err := c.call(ctx, "RefreshUploadMedia", mediaID, nil, &resp); err != nil {
 		return nil, err
 	}
 	// Both blobs before decoding: an error from a later call may echo them.
@@ -262,6 +262,7 @@ func (c *Client) RefreshUploadMedia(ctx context.Context, mediaID string) (*Uploa
 type MediaInfo struct {
 	MediaID, Status, Title, InputURL string
 	MediaType                        string // e.g. "video"
+	CoverURL, Description            string
 	CreateTime, ModifiedTime         string // as ICE sent them (UTC, RFC 3339)
 	Files                            []FileInfo
 	RequestID                        string
@@ -269,8 +270,42 @@ type MediaInfo struct {
 
 // FileInfo describes one file of a media asset.
 type FileInfo struct {
-	FileName, FileStatus, FileURL, Region string
-	FileSize                              int64 // bytes; 0 if ICE did not say
+	FileName, FileStatus, Region string
+	// FileURL is the file's address; GetMediaInfo signs it for a limited
+	// time, so it is a credential of sorts: never log or print it whole.
+	FileURL                  string
+	FileType                 string  // e.g. "source_file"
+	FormatName               string  // e.g. "mp4"
+	FileSize                 int64   // bytes; 0 if ICE did not say
+	Duration                 float64 // seconds; 0 if ICE did not say
+	Width, Height            int64   // pixels; 0 if ICE did not say
+	Bitrate                  float64 // kbit/s; 0 if ICE did not say
+	CreateTime, ModifiedTime string  // as ICE sent them
+}
+
+// Source returns the media's source file (FileType "source_file"), or its
+// first file when none says so; ok is false when it has no file.
+func (m *MediaInfo) Source() (f FileInfo, ok bool) {
+	for _, f := range m.Files {
+		if f.FileType == "source_file" {
+			return f, true
+		}
+	}
+	if len(m.Files) > 0 {
+		return m.Files[0], true
+	}
+	return FileInfo{}, false
+}
+
+// flexFloat accepts a JSON number or a numeric string.
+type flexFloat float64
+
+func (f *flexFloat) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if v, err := strconv.ParseFloat(s, 64); err == nil {
+		*f = flexFloat(v)
+	}
+	return nil // a value we cannot read is not worth failing the call
 }
 
 // flexInt accepts a JSON number or a numeric string.
@@ -289,52 +324,127 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// GetMediaInfo fetches a media asset's status and files, e.g. to confirm an
-// overwrite.
+// mediaInfoJSON is one MediaInfo as GetMediaInfo and SearchMedia send it.
+type mediaInfoJSON struct {
+	MediaId        string
+	MediaBasicInfo struct {
+		MediaId, InputURL, MediaType, Status, Title, CreateTime, ModifiedTime string
+		CoverURL, Description                                                 string
+	}
+	FileInfoList []struct {
+		FileBasicInfo struct {
+			FileName, FileStatus, FileUrl, Region, FileType, FormatName string
+			CreateTime, ModifiedTime                                    string
+			FileSize, Width, Height                                     flexInt
+			Duration, Bitrate                                           flexFloat
+		}
+	}
+}
+
+func (j *mediaInfoJSON) info(requestID string) *MediaInfo {
+	b := j.MediaBasicInfo
+	mi := &MediaInfo{
+		MediaID: j.MediaId, Status: b.Status, Title: b.Title, InputURL: b.InputURL, MediaType: b.MediaType,
+		CoverURL: b.CoverURL, Description: b.Description,
+		CreateTime: b.CreateTime, ModifiedTime: b.ModifiedTime, RequestID: requestID,
+	}
+	if mi.MediaID == "" {
+		mi.MediaID = b.MediaId
+	}
+	for _, f := range j.FileInfoList {
+		fb := f.FileBasicInfo
+		mi.Files = append(mi.Files, FileInfo{FileName: fb.FileName, FileStatus: fb.FileStatus, FileURL: fb.FileUrl, Region: fb.Region,
+			FileType: fb.FileType, FormatName: fb.FormatName, FileSize: int64(fb.FileSize), Duration: float64(fb.Duration),
+			Width: int64(fb.Width), Height: int64(fb.Height), Bitrate: float64(fb.Bitrate),
+			CreateTime: fb.CreateTime, ModifiedTime: fb.ModifiedTime})
+	}
+	return mi
+}
+
+// GetMediaInfo fetches a media asset's status and files, e.g. to preview
+// what an overwrite replaces or to confirm that ICE took the new file.
 func (c *Client) GetMediaInfo(ctx context.Context, mediaID string) (*MediaInfo, error) {
 	if err := ValidateMediaID(mediaID); err != nil {
 		return nil, err
 	}
 	var resp struct {
 		RequestId string
-		MediaInfo struct {
-			MediaId        string
-			MediaBasicInfo struct {
-				MediaId, InputURL, MediaType, Status, Title, CreateTime, ModifiedTime string
-			}
-			FileInfoList []struct {
-				FileBasicInfo struct {
-					FileName, FileStatus, FileUrl, Region string
-					FileSize                              flexInt
-				}
-			}
-		}
+		MediaInfo mediaInfoJSON
 	}
-	if err := c.call(ctx, "GetMediaInfo", mediaID, &resp); err != nil {
+	if err := c.call(ctx, "GetMediaInfo", mediaID, nil, &resp); err != nil {
 		return nil, err
 	}
-	b := resp.MediaInfo.MediaBasicInfo
-	mi := &MediaInfo{
-		MediaID: resp.MediaInfo.MediaId, Status: b.Status, Title: b.Title, InputURL: b.InputURL,
-		MediaType: b.MediaType, CreateTime: b.CreateTime, ModifiedTime: b.ModifiedTime, RequestID: resp.RequestId,
-	}
+	mi := resp.MediaInfo.info(resp.RequestId)
 	if mi.MediaID == "" {
 		mi.MediaID = mediaID
-	}
-	for _, f := range resp.MediaInfo.FileInfoList {
-		fb := f.FileBasicInfo
-		mi.Files = append(mi.Files, FileInfo{FileName: fb.FileName, FileStatus: fb.FileStatus, FileURL: fb.FileUrl, Region: fb.Region, FileSize: int64(fb.FileSize)})
 	}
 	return mi, nil
 }
 
+// SearchQuery is one SearchMedia page. Match is ICE's filter expression
+// (e.g. TitleMatch's); "" lists every media of MediaType video.
+type SearchQuery struct {
+	Match    string
+	SortBy   string // e.g. "utcCreate:Desc"; "" means ICE's default
+	PageNo   int    // from 1; 0 means 1
+	PageSize int    // 1..50; 0 means ICE's default (10)
+}
+
+// SearchResult is one page of SearchMedia.
+type SearchResult struct {
+	Total     int
+	Media     []*MediaInfo
+	RequestID string
+}
+
+// SearchMedia finds media (ICE SearchMedia; needs ice:SearchMedia).
+func (c *Client) SearchMedia(ctx context.Context, q SearchQuery) (*SearchResult, error) {
+	query := map[string]string{}
+	if q.Match != "" {
+		query["Match"] = q.Match
+	}
+	if q.SortBy != "" {
+		query["SortBy"] = q.SortBy
+	}
+	if q.PageNo > 0 {
+		query["PageNo"] = strconv.Itoa(q.PageNo)
+	}
+	if q.PageSize > 0 {
+		query["PageSize"] = strconv.Itoa(q.PageSize)
+	}
+	var resp struct {
+		RequestId     string
+		Total         flexInt
+		MediaInfoList []mediaInfoJSON
+	}
+	if err := c.call(ctx, "SearchMedia", "", query, &resp); err != nil {
+		return nil, err
+	}
+	res := &SearchResult{Total: int(resp.Total), RequestID: resp.RequestId}
+	for i := range resp.MediaInfoList {
+		res.Media = append(res.Media, resp.MediaInfoList[i].info(resp.RequestId))
+	}
+	return res, nil
+}
+
+// TitleMatch is the SearchMedia Match expression for media whose title
+// contains s ("=" is ICE's fuzzy match). Quotes and backslashes in s are
+// escaped with a backslash, so what a person types cannot change the
+// expression.
+func TitleMatch(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "title = '" + r.Replace(s) + "'"
+}
+
 // call runs action with retries and decodes the JSON body into out.
-func (c *Client) call(ctx context.Context, action, mediaID string, out any) error {
+// mediaID names the media in errors and goes into the query as MediaId
+// when not empty; query adds other parameters.
+func (c *Client) call(ctx context.Context, action, mediaID string, query map[string]string, out any) error {
 	for attempt := 1; ; attempt++ {
 		if ctx.Err() != nil {
 			return newCallError(c.secrets, action, mediaID, context.Cause(ctx))
 		}
-		body, err := c.once(ctx, action, mediaID)
+		body, err := c.once(ctx, action, mediaID, query)
 		if err == nil {
 			buf, err := json.Marshal(body)
 			if err == nil {
@@ -363,19 +473,19 @@ func backoff(attempt int) time.Duration {
 // once makes one attempt through darabonba-openapi with the SDK's retry off.
 // A fresh openapi.Client per attempt: the SDK client mutates itself during
 // a call (GetRpcHeaders clears Headers), so sharing one would race.
-func (c *Client) once(ctx context.Context, action, mediaID string) (map[string]any, error) {
+func (c *Client) once(ctx context.Context, action, mediaID string, query map[string]string) (map[string]any, error) {
 	if !c.ownClient {
 		// A caller's client may have no timeout: bound the attempt here,
 		// and report its expiry as the transport timeout it stands for.
 		actx, cancel := context.WithTimeoutCause(ctx, c.timeout, errAttemptTimeout)
 		defer cancel()
-		res, err := c.attempt(actx, action, mediaID)
+		res, err := c.attempt(actx, action, mediaID, query)
 		if err != nil && ctx.Err() == nil && context.Cause(actx) == errAttemptTimeout {
 			return nil, &CallError{Action: action, MediaID: mediaID, Err: &url.Error{Op: "Post", URL: c.host, Err: errAttemptTimeout}}
 		}
 		return res, err
 	}
-	return c.attempt(ctx, action, mediaID)
+	return c.attempt(ctx, action, mediaID, query)
 }
 
 // errAttemptTimeout is an attempt that outlived HTTPTimeout.
@@ -387,7 +497,7 @@ func (attemptTimeout) Error() string   { return "no answer within the HTTP timeo
 func (attemptTimeout) Timeout() bool   { return true }
 func (attemptTimeout) Temporary() bool { return true }
 
-func (c *Client) attempt(ctx context.Context, action, mediaID string) (map[string]any, error) {
+func (c *Client) attempt(ctx context.Context, action, mediaID string, query map[string]string) (map[string]any, error) {
 	timeoutMs := int(c.timeout / time.Millisecond)
 	api, err := openapi.NewClient(&openapi.Config{
 		Endpoint:   dara.String(c.host),
@@ -410,7 +520,14 @@ func (c *Client) attempt(ctx context.Context, action, mediaID string) (map[strin
 		AuthType: dara.String("AK"), Style: dara.String("RPC"),
 		ReqBodyType: dara.String("formData"), BodyType: dara.String("json"),
 	}
-	req := &openapi.OpenApiRequest{Query: map[string]*string{"MediaId": dara.String(mediaID)}}
+	q := map[string]*string{}
+	if mediaID != "" {
+		q["MediaId"] = dara.String(mediaID)
+	}
+	for k, v := range query {
+		q[k] = dara.String(v)
+	}
+	req := &openapi.OpenApiRequest{Query: q}
 	res, err := api.CallApiWithCtx(ctx, params, req, &dara.RuntimeOptions{})
 	if err != nil {
 		return nil, fromSDK(c.secrets, action, mediaID, err)
