@@ -360,7 +360,9 @@ func TestGetMediaInfo(t *testing.T) {
 		mi.InputURL != "http://127.0.0.1:4567/outin-bucket/sv/movie/source.mp4" || mi.CreateTime == "" {
 		t.Errorf("MediaInfo %+v", mi)
 	}
-	if len(mi.Files) != 1 || mi.Files[0] != (refresh.FileInfo{FileName: "source.mp4", FileStatus: "Normal", FileURL: mi.InputURL, Region: "cn-shanghai"}) {
+	f := mi.Files[0]
+	if len(mi.Files) != 1 || f.FileName != "source.mp4" || f.FileStatus != "Normal" || f.FileURL != mi.InputURL || f.Region != "cn-shanghai" ||
+		f.FileType != "source_file" || f.FormatName == "" || f.CreateTime == "" {
 		t.Errorf("Files %+v", mi.Files)
 	}
 	_, err = c.GetMediaInfo(context.Background(), icetest.MediaID("other"))
