@@ -25,6 +25,8 @@ Commands:
   abort MEDIA_ID       abort an unfinished upload on OSS (or --older-than 7d)
   emulator             run a local ICE + OSS emulator and print its JSON line
   demo                 overwrite a media on the embedded emulator, with a refresh and a resume
+  version              print the version, VCS revision and Go version of this build
+  completion SHELL     print a completion script for bash, zsh or fish
   help                 show this help
 
 Run 'reupload <command> -h' for a command's flags.
@@ -61,6 +63,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return e.emulator(ctx, args[1:])
 	case "demo":
 		return e.demo(ctx, args[1:])
+	case "version", "--version", "-version":
+		return e.version(args[1:])
+	case "completion":
+		return e.completion(args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return reupload.ExitOK
