@@ -1,6 +1,7 @@
 package ossupload
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -787,7 +788,11 @@ func (st *state) sendAll(ctx context.Context, parts []plannedPart) error {
 	var ramp *ramp
 	jobs := r.opts.Concurrency
 	if jobs <= 0 {
-		ramp = newRamp(AutoConcurrencyStart, AutoConcurrencyMax, r.opts.Now())
+		ps := int64(MinPartSize)
+		if len(parts) > 0 {
+			ps = max(ps, parts[0].Size)
+		}
+		ramp = newRamp(ps, AutoConcurrencyMax, r.opts.Now())
 		jobs = ramp.jobs
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -847,34 +852,47 @@ func (st *state) sendAll(ctx context.Context, parts []plannedPart) error {
 	return err
 }
 
-// Auto concurrency bounds (Options.Concurrency 0).
+// Auto concurrency (Options.Concurrency 0).
 const (
-	AutoConcurrencyStart = 16
-	AutoConcurrencyMax   = 32
+	// AutoStartBytes is what an auto upload first puts in flight: as many
+	// parts as fit (at least one). On a slow link that is what a kill can
+	// lose, and what must arrive before the first part is confirmed.
+	AutoStartBytes = 16 << 20
+	// AutoConcurrencyMax bounds the workers of an auto upload.
+	AutoConcurrencyMax = 32
+	// rampWindow: the ramp grows the bytes in flight only while the
+	// measured throughput would send them within this long.
+	rampWindow = 4 * time.Second
 )
 
 // ramp sizes the worker pool in auto mode. Parts stream from the source, so
 // a worker costs a connection, not a part-sized buffer, and more of them pay
 // off when each connection is slow (long round trips, per-connection caps),
-// which is the common case over the internet. It measures throughput one
-// round at a time (a round ends when as many parts as workers have
-// completed), doubles the workers while a doubling raises throughput by at
-// least rampGain, and otherwise goes back to the last level that paid and
-// stays there. Parts are large, so a round is long enough to measure.
+// which is the common case over the internet. It starts with AutoStartBytes
+// in flight and measures throughput one round at a time (a round ends when
+// as many parts as workers have completed). It doubles the workers while a
+// doubling raises throughput by at least rampGain, and while twice the bytes
+// in flight would still be sent within rampWindow at the rate measured: a
+// slow link keeps few parts in flight, so progress shows soon and a kill
+// loses little. When a doubling did not pay, it goes back to the last level
+// that did and stays there.
 type ramp struct {
 	jobs, max int
+	partSize  int64
 	frozen    bool
 	start     time.Time // of the current round
 	bytes     int64
 	parts     int
-	prevRate  float64 // bytes/s of the previous round
+	prevRate  float64 // bytes/s of the round before the last doubling
 	prevJobs  int
+	doubled   bool // the round that just ended ran with twice prevJobs
 }
 
 const rampGain = 1.25
 
-func newRamp(start, max int, now time.Time) *ramp {
-	return &ramp{jobs: min(start, max), max: max, start: now}
+func newRamp(partSize int64, most int, now time.Time) *ramp {
+	start := int(min(int64(most), max(1, AutoStartBytes/partSize)))
+	return &ramp{jobs: start, max: most, partSize: partSize, start: now}
 }
 
 // partDone records a confirmed part and returns the workers wanted now.
@@ -890,15 +908,18 @@ func (r *ramp) partDone(now time.Time, size int64) int {
 	}
 	rate := float64(r.bytes) / dt
 	switch {
-	case r.prevRate == 0 || rate >= r.prevRate*rampGain:
-		if r.jobs >= r.max {
-			r.frozen = true
-			break
-		}
-		r.prevRate, r.prevJobs = rate, r.jobs
-		r.jobs = min(r.jobs*2, r.max)
-	default: // the last doubling did not pay
+	case r.doubled && rate < r.prevRate*rampGain:
+		// The last doubling did not pay: back to the level that did.
 		r.jobs, r.frozen = r.prevJobs, true
+	case r.jobs >= r.max:
+		r.frozen = true
+	case float64(2*r.jobs)*float64(r.partSize) <= max(float64(AutoStartBytes), rate*rampWindow.Seconds()):
+		r.prevRate, r.prevJobs, r.doubled = rate, r.jobs, true
+		r.jobs = min(r.jobs*2, r.max)
+	default:
+		// Twice the bytes in flight would take too long to send at this
+		// rate: hold, and measure again.
+		r.doubled = false
 	}
 	r.start, r.bytes, r.parts = now, 0, 0
 	return r.jobs
@@ -941,7 +962,10 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 		return resume.Part{}, fmt.Errorf("read part %d: %w", p.Number, err)
 	}
 	defer src.Close()
-	body := &partReader{ctx: ctx, r: src, left: p.Size, crc: crc64x.New(), limiter: r.limiter}
+	body := &partReader{ctx: ctx, r: src, left: p.Size, crc: crc64x.New(), limiter: r.limiter, part: p.Number}
+	if sp, ok := r.opts.Progress.(SentProgress); ok {
+		body.sent = sp
+	}
 	in.Body = body
 	began := r.opts.Now()
 	out, err := st.api.UploadPart(ctx, in)
@@ -953,17 +977,19 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 	// it has read it all); close it so its state stops moving.
 	left, sum, berr := body.close()
 	r.sent.Add(p.Size - left)
-	if berr != nil {
-		return resume.Part{}, berr
+	err = cmp.Or(berr, err)
+	switch {
+	case err != nil:
+	case left != 0:
+		err = fmt.Errorf("part %d: OSS answered before the body was sent (%d bytes left)", p.Number, left)
+	case out.HasCRC && out.CRC64 != sum:
+		err = &ChecksumError{PartNumber: p.Number, Want: sum, Got: out.CRC64}
 	}
 	if err != nil {
+		if body.sent != nil && p.Size > left {
+			body.sent.PartSent(p.Number, left-p.Size) // sent again, or never counted as done
+		}
 		return resume.Part{}, err
-	}
-	if left != 0 {
-		return resume.Part{}, fmt.Errorf("part %d: OSS answered before the body was sent (%d bytes left)", p.Number, left)
-	}
-	if out.HasCRC && out.CRC64 != sum {
-		return resume.Part{}, &ChecksumError{PartNumber: p.Number, Want: sum, Got: out.CRC64}
 	}
 	return resume.Part{Number: p.Number, Size: p.Size, ETag: out.ETag, CRC64: sum}, nil
 }
@@ -975,6 +1001,8 @@ func (st *state) putPart(ctx context.Context, p plannedPart) (resume.Part, error
 type partReader struct {
 	ctx     context.Context
 	limiter *rate.Limiter
+	part    int
+	sent    SentProgress // nil: no byte-level progress
 
 	mu     sync.Mutex
 	r      io.Reader
@@ -1013,6 +1041,9 @@ func (b *partReader) read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
 	b.crc.Write(p[:n])
+	if b.sent != nil && n > 0 {
+		b.sent.PartSent(b.part, int64(n))
+	}
 	switch {
 	case err == io.EOF && b.left > 0:
 		b.err = &SourceChangedError{Reason: "it is shorter than when the upload started"}

@@ -685,27 +685,44 @@ func TestRamp(t *testing.T) {
 		// perConn is each connection's speed; capacity caps the sum (bytes/s).
 		perConn, capacity float64
 		want              int
+		frozen            bool
 	}{
-		{"cpu-bound loopback", 200e6, 600e6, AutoConcurrencyStart},
-		{"slow connections, fat pipe", 8e6, 1e9, 32},
-		{"slow connections, 120 MB/s pipe", 8e6, 120e6, 16},
+		{"cpu-bound loopback", 200e6, 600e6, 4, true},
+		{"slow connections, fat pipe", 8e6, 1e9, 32, true},
+		{"slow connections, 120 MB/s pipe", 8e6, 120e6, 16, true},
+		// 2 MiB/s in all: 16 MiB in flight (two parts) would take 8 s, so
+		// it never doubles, and keeps measuring in case the link speeds up.
+		{"2 MiB/s link", 8e6, 2 << 20, 2, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := newRamp(AutoConcurrencyStart, AutoConcurrencyMax, t0)
-			now := t0
 			const part = 8 << 20
+			r := newRamp(part, AutoConcurrencyMax, t0)
+			if r.jobs != AutoStartBytes/part {
+				t.Fatalf("starts with %d workers, want %d (AutoStartBytes of parts)", r.jobs, AutoStartBytes/part)
+			}
+			now := t0
+			most := r.jobs
 			for round := 0; round < 10; round++ {
 				rate := min(float64(r.jobs)*c.perConn, c.capacity)
 				jobs := r.jobs
 				for i := 0; i < jobs; i++ {
 					now = now.Add(time.Duration(float64(part) / rate * float64(time.Second)))
-					r.partDone(now, part)
+					most = max(most, r.partDone(now, part))
 				}
 			}
-			if r.jobs != c.want || !r.frozen {
-				t.Fatalf("settled on %d workers (frozen %v), want %d", r.jobs, r.frozen, c.want)
+			if r.jobs != c.want || r.frozen != c.frozen {
+				t.Fatalf("settled on %d workers (frozen %v), want %d (frozen %v)", r.jobs, r.frozen, c.want, c.frozen)
+			}
+			if c.capacity < 4<<20 && most*part > AutoStartBytes {
+				t.Fatalf("a slow link had %d parts in flight (%d MiB), more than AutoStartBytes", most, most*part>>20)
 			}
 		})
+	}
+	if r := newRamp(64<<20, AutoConcurrencyMax, t0); r.jobs != 1 {
+		t.Fatalf("64 MiB parts start with %d workers, want 1", r.jobs)
+	}
+	if r := newRamp(MinPartSize, AutoConcurrencyMax, t0); r.jobs != AutoConcurrencyMax {
+		t.Fatalf("100 KiB parts start with %d workers, want the maximum", r.jobs)
 	}
 }
 

@@ -49,7 +49,7 @@ type StateStore interface {
 // Options tunes an upload. The zero value is ready to use.
 type Options struct {
 	PartSize    int64   // 0 means auto: DefaultPartSize, raised so the file fits MaxParts
-	Concurrency int     // parts in flight; 0 means auto: from AutoConcurrencyStart, doubled while throughput rises, up to AutoConcurrencyMax
+	Concurrency int     // parts in flight; 0 means auto: AutoStartBytes of parts, doubled while throughput rises and can carry them, up to AutoConcurrencyMax
 	MD5         bool    // send Content-MD5 with each part (costs a second read of each part)
 	LimitRate   int64   // bytes/s across all parts; 0 means unlimited
 	Attempts    int     // tries per part for transient failures; 0 means DefaultAttempts
