@@ -135,6 +135,18 @@ type Progress interface {
 	PartDone(partNumber int, size int64)
 }
 
+// SentProgress is an optional extension of Progress for byte-level
+// progress: PartSent hears about part body bytes as the HTTP transport takes
+// them on their way to OSS, so a slow part shows before OSS confirms it.
+// When an attempt fails, PartSent takes its bytes back (n < 0) before the
+// part is sent again, so the sum over a part never exceeds its size and
+// equals it once PartDone is called. Calls come from the goroutines that
+// send parts, once per body read (32 KiB or so): keep them cheap.
+type SentProgress interface {
+	Progress
+	PartSent(partNumber int, n int64)
+}
+
 type nopProgress struct{}
 
 func (nopProgress) Start(int64, int64)  {}

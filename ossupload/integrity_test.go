@@ -413,3 +413,58 @@ func TestSkipIdentical(t *testing.T) {
 		}
 	})
 }
+
+// sentRecorder is a SentProgress that checks its contract as it goes.
+type sentRecorder struct {
+	t        *testing.T
+	mu       sync.Mutex
+	sent     map[int]int64
+	done     map[int]bool
+	rollback int
+}
+
+func (s *sentRecorder) Start(int64, int64) {}
+
+func (s *sentRecorder) PartDone(n int, size int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent[n] != size {
+		s.t.Errorf("part %d done with %d bytes counted as sent, want %d", n, s.sent[n], size)
+	}
+	s.done[n] = true
+}
+
+func (s *sentRecorder) PartSent(n int, b int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent[n] += b
+	if b < 0 {
+		s.rollback++
+	}
+	if s.sent[n] < 0 || s.sent[n] > MinPartSize || s.done[n] {
+		s.t.Errorf("part %d: %d bytes counted (after %+d; done %v)", n, s.sent[n], b, s.done[n])
+	}
+}
+
+// Byte-level progress counts bytes as they leave, and takes back those of
+// an attempt that failed, so that the count never runs ahead of the part
+// and equals it when OSS confirms the part.
+func TestSentProgressRollsBackFailedAttempts(t *testing.T) {
+	f := newFixture(t, 4*MinPartSize)
+	rec := &sentRecorder{t: t, sent: map[int]int64{}, done: map[int]bool{}}
+	f.opts.Progress = rec
+	f.api.fail = func(op string, n int, in *PartInput) error {
+		if op == "UploadPart" && n == 2 {
+			return &OSSError{Op: op, Status: 503, Code: "ServiceUnavailable"}
+		}
+		return nil
+	}
+	res, err := f.run(t, context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustMatch(t, res)
+	if rec.rollback != 1 || len(rec.done) != 4 {
+		t.Fatalf("%d rollbacks, %d parts done; want 1 and 4", rec.rollback, len(rec.done))
+	}
+}
