@@ -123,8 +123,8 @@ func TestSecretsConcurrent(t *testing.T) {
 func TestScrubKeepsSentencePunctuation(t *testing.T) {
 	for in, want := range map[string]string{
 		"source URL: http://h/new.mp4?Signature=REDACTED: it answered 200": "source URL: http://h/new.mp4?Signature=REDACTED: it answered 200",
-		"GET /x?Signature=abc123: 403":                                      "GET /x?Signature=[redacted]: 403",
-		"token=abc def":                                                     "token=[redacted] def",
+		"GET /x?Signature=abc123: 403":                                     "GET /x?Signature=[redacted]: 403",
+		"token=abc def":                                                    "token=[redacted] def",
 	} {
 		if got := Scrub(in); got != want {
 			t.Errorf("Scrub(%q) = %q, want %q", in, got, want)
