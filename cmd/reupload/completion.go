@@ -59,6 +59,12 @@ type flagSpec struct {
 	value       bool // takes a value (is not a bool flag)
 }
 
+// names a file or directory, so its value completes as a path; other
+// values (sizes, regions, endpoints) have nothing to complete from.
+func (f flagSpec) file() bool {
+	return f.value && (strings.HasSuffix(f.name, "dir") || f.name == "results" || f.name == "data")
+}
+
 // dash is how the flag is written on a command line: -j, --part-size.
 func (f flagSpec) dash() string {
 	if len(f.name) == 1 {
@@ -122,9 +128,9 @@ func parseDefaults(text string) []flagSpec {
 	for line := range strings.Lines(text) {
 		line = strings.TrimRight(line, "\n")
 		if rest, ok := strings.CutPrefix(line, "  -"); ok && rest != "" && rest[0] != '-' && rest[0] != ' ' {
-			name, after, _ := strings.Cut(rest, " ")
-			name, usage, _ := strings.Cut(name, "\t")
-			flags = append(flags, flagSpec{name: name, value: after != "", usage: usage})
+			head, usage, _ := strings.Cut(rest, "\t")
+			name, typ, _ := strings.Cut(head, " ")
+			flags = append(flags, flagSpec{name: name, value: typ != "", usage: usage})
 			continue
 		}
 		if u, ok := strings.CutPrefix(line, "    \t"); ok && len(flags) > 0 && flags[len(flags)-1].usage == "" {
@@ -148,24 +154,31 @@ _reupload() {
         COMPREPLY=($(compgen -W %q -- "$cur"))
         return
     fi
-    local flags= values= words=
+    local flags= values= files= words=
     case ${COMP_WORDS[1]} in
 `, strings.Join(names, " "))
 	for _, c := range cmds {
-		var flags, values []string
+		var flags, values, files []string
 		for _, f := range c.flags {
 			flags = append(flags, f.dash())
-			if f.value {
+			if f.file() {
+				files = append(files, "-"+f.name, "--"+f.name)
+			} else if f.value {
 				values = append(values, "-"+f.name, "--"+f.name)
 			}
 		}
-		fmt.Fprintf(w, "    %s) flags=%q values=%q words=%q ;;\n", c.name,
-			strings.Join(flags, " "), " "+strings.Join(values, " ")+" ", strings.Join(c.args, " "))
+		fmt.Fprintf(w, "    %s) flags=%q values=%q files=%q words=%q ;;\n", c.name, strings.Join(flags, " "),
+			" "+strings.Join(values, " ")+" ", " "+strings.Join(files, " ")+" ", strings.Join(c.args, " "))
 	}
 	fmt.Fprint(w, `    esac
-    # A flag's value, and any argument, completes as a file name
-    # (complete -o default) unless the command has fixed words.
+    # A path flag's value, and any argument, completes as a file name
+    # (complete -o default) unless the command has fixed words; another
+    # flag's value (a size, a region) has nothing to offer.
+    if [[ $prev == -* && $files == *" $prev "* ]]; then
+        return
+    fi
     if [[ $prev == -* && $values == *" $prev "* ]]; then
+        compopt +o default 2>/dev/null
         return
     fi
     if [[ $cur == -* ]]; then
@@ -209,8 +222,11 @@ _reupload() {
 		fmt.Fprintf(w, "        %s)\n            _arguments -s \\\n", c.name)
 		for _, f := range c.flags {
 			spec := f.dash() + "[" + zshQuote(f.usage) + "]"
-			if f.value {
+			switch {
+			case f.file():
 				spec += ":" + f.name + ":_files"
+			case f.value:
+				spec += ":" + f.name + ": "
 			}
 			fmt.Fprintf(w, "                '%s' \\\n", spec)
 		}
@@ -249,8 +265,11 @@ func writeFish(w io.Writer, cmds []cmdSpec) {
 				opt = "-s " + f.name
 			}
 			req := ""
-			if f.value {
+			switch {
+			case f.file():
 				req = " -r -F"
+			case f.value:
+				req = " -r"
 			}
 			fmt.Fprintf(w, "complete -c reupload %s %s%s -d %s\n", cond, opt, req, fishQuote(f.usage))
 		}
