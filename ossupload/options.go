@@ -86,7 +86,7 @@ type Options struct {
 	Backoff  Backoff
 }
 
-// Backoff is capped exponential backoff with full jitter.
+// Backoff is capped exponential backoff with equal jitter (half fixed, half random; see internal/retry.Delay).
 type Backoff struct {
 	Base time.Duration // 0 means 200ms
 	Cap  time.Duration // 0 means 20s

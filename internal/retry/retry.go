@@ -12,8 +12,14 @@ import (
 // number attempt (1-based) it waits base·2^(attempt-1), at most limit, of
 // which half is fixed and half scaled by r in [0, 1]. The fixed half means a
 // retry never fires at once; the random half keeps many failing callers
-// from retrying in lockstep.
+// from retrying in lockstep. An attempt below 1 counts as 1 and r is
+// clamped to [0, 1], so no argument makes it panic or go negative.
 func Delay(base, limit time.Duration, attempt int, r float64) time.Duration {
+	attempt = max(attempt, 1)
+	if !(r >= 0) { // also NaN
+		r = 0
+	}
+	r = min(r, 1)
 	d := limit
 	if attempt < 64 && base <= limit>>(attempt-1) { // base·2^(attempt-1) ≤ limit, without overflow
 		d = base << (attempt - 1)
