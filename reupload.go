@@ -1,6 +1,7 @@
 package reupload
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,11 @@ type Options struct {
 	Stop     <-chan struct{}
 	Progress ossupload.Progress
 	OnEvent  func(ossupload.Event)
+	// OnProgress, when set, hears byte-level progress (see ProgressInfo):
+	// at most one call per 100 ms, a first one when the upload's plan is
+	// known, and a last one (Final) when it ends. Calls are never
+	// concurrent; keep them quick, the upload waits for them.
+	OnProgress func(ProgressInfo)
 	// SourceID names the content given to OverwriteReader, so that an
 	// interrupted upload of it can be resumed; "" means not resumable. See
 	// OverwriteReader. Overwrite and OverwriteStream ignore it.
@@ -218,19 +224,36 @@ func (c *Client) Overwrite(ctx context.Context, mediaID, path string, opts Optio
 }
 
 func (c *Client) overwrite(ctx context.Context, mediaID string, src ossupload.Source, state ossupload.StateStore, opts Options) (*Result, error) {
-	return c.run(ctx, mediaID, state, opts, func(auth ossupload.Authorizer, eo ossupload.Options) (*ossupload.Result, error) {
+	return c.run(ctx, mediaID, state, src.Size, opts, func(auth ossupload.Authorizer, eo ossupload.Options) (*ossupload.Result, error) {
 		return ossupload.Upload(ctx, auth, src, eo)
 	})
 }
 
 // run wires one media to the engine: its options, an Authorizer that asks
 // ICE RefreshUploadMedia, and the engine's result in this package's terms.
-func (c *Client) run(ctx context.Context, mediaID string, state ossupload.StateStore, opts Options,
+// size is the source's, -1 for a stream.
+func (c *Client) run(ctx context.Context, mediaID string, state ossupload.StateStore, size int64, opts Options,
 	upload func(ossupload.Authorizer, ossupload.Options) (*ossupload.Result, error)) (*Result, error) {
 	start := time.Now()
 	eo := opts.Engine
 	eo.PartSize, eo.Concurrency, eo.LimitRate, eo.MD5, eo.Restart = opts.PartSize, opts.Concurrency, opts.LimitRate, opts.MD5, opts.Restart
 	eo.MediaID, eo.State, eo.Progress, eo.OnEvent, eo.Stop = mediaID, state, opts.Progress, opts.OnEvent, opts.Stop
+	if opts.OnProgress != nil {
+		ps := cmp.Or(opts.PartSize, ossupload.DefaultPartSize)
+		if size >= 0 {
+			ps = ossupload.PartSizeFor(size, opts.PartSize)
+		}
+		tr := newTracker(opts.Progress, opts.OnProgress, eo.Now, ps)
+		eo.Progress = tr
+		onEvent := opts.OnEvent
+		eo.OnEvent = func(e ossupload.Event) {
+			tr.event(e)
+			if onEvent != nil {
+				onEvent(e)
+			}
+		}
+		defer tr.finish()
+	}
 	eo.SkipIdentical = opts.SkipIdentical
 	if eo.SDK.HTTPClient == nil {
 		eo.SDK.HTTPClient = c.cfg.HTTPClient

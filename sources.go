@@ -135,7 +135,7 @@ func (c *Client) OverwriteStream(ctx context.Context, mediaID string, r io.Reade
 	}
 	fp := onceFingerprint("stream", 0)
 	in := &ctxReader{ctx: ctx, r: r}
-	res, err := c.run(ctx, mediaID, h, opts, func(auth ossupload.Authorizer, eo ossupload.Options) (*ossupload.Result, error) {
+	res, err := c.run(ctx, mediaID, h, -1, opts, func(auth ossupload.Authorizer, eo ossupload.Options) (*ossupload.Result, error) {
 		return ossupload.UploadStream(ctx, auth, in, fp, eo)
 	})
 	if err != nil {

@@ -161,3 +161,29 @@ func TestFIFOSource(t *testing.T) {
 		t.Fatalf("err = %v, want canceled", err)
 	}
 }
+
+// Options.OnProgress over a real upload: a first snapshot at the start, a
+// Final one with every byte done, and never more bytes sent than the file.
+func TestOnProgress(t *testing.T) {
+	h := newHarness(t, emulator.Config{})
+	m := h.info.Media[0]
+	path, _ := writeFile(t, 1<<20, 44)
+	var got []reupload.ProgressInfo
+	_, err := h.c.Overwrite(context.Background(), m.MediaID, path, reupload.Options{PartSize: 100 << 10,
+		OnProgress: func(p reupload.ProgressInfo) { got = append(got, p) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := got[0], got[len(got)-1]
+	if first.Total != 1<<20 || first.Done != 0 || first.Parts != 11 {
+		t.Fatalf("first snapshot %+v", first)
+	}
+	if !last.Final || last.Done != 1<<20 || last.Sent != 1<<20 || last.PartsDone != 11 || last.InFlight != 0 {
+		t.Fatalf("last snapshot %+v", last)
+	}
+	for _, p := range got {
+		if p.Sent > p.Total || p.Done > p.Sent {
+			t.Fatalf("snapshot out of bounds: %+v", p)
+		}
+	}
+}
