@@ -20,7 +20,7 @@ func TestDelay(t *testing.T) {
 		{3, 0.5, 750 * time.Millisecond, 750 * time.Millisecond},
 		{6, 1, limit, limit}, // 8 s exactly: the cap
 		{7, 0, limit / 2, limit / 2},
-		{64, 1, limit, limit}, // no shift overflow
+		{64, 1, limit, limit},                                   // no shift overflow
 		{0, 1, 250 * time.Millisecond, 250 * time.Millisecond},  // attempt 0 is attempt 1, not a negative shift
 		{-5, 0, 125 * time.Millisecond, 125 * time.Millisecond}, // so is any attempt below 1
 		{2, -1, 250 * time.Millisecond, 250 * time.Millisecond}, // r below 0 is 0
