@@ -9,8 +9,10 @@ import (
 )
 
 // newHTTPClient is the adapter's default client: HTTP/1.1 (as the SDK's),
-// no proxy (as the SDK's), connect and response-header timeouts, and
-// connections that fail when nothing moves on them for idle.
+// the proxy of the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, as the
+// ICE client and curl use it), connect and response-header timeouts, and
+// connections that fail when nothing moves on them for idle. Through a
+// proxy, the connection to the proxy is the one watched for idleness.
 //
 // It replaces the SDK's own transport, whose connection wrapper re-arms two
 // deadlines around every Read and Write: two runtime timer updates per
@@ -19,6 +21,10 @@ import (
 func newHTTPClient(connect, idle time.Duration) *http.Client {
 	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	return &http.Client{Transport: &http.Transport{
+		// The ICE client's rule (it clones http.DefaultTransport): loopback
+		// is never proxied, so the emulator is always reached directly. The
+		// SDK's own Config.Proxy* settings are unused: we bring the client.
+		Proxy: http.ProxyFromEnvironment,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := d.DialContext(ctx, network, addr)
 			if err != nil {
