@@ -209,7 +209,7 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool)
 	}
 	defer o.close()
 	src := o.src
-	if err := checkSizes(src.Size, opts.PartSize); err != nil {
+	if err := c.check(ctx, it.MediaID, src, opts); err != nil {
 		return failed(it, start, err)
 	}
 	h, err := c.store.Lock(it.MediaID)
@@ -334,7 +334,8 @@ func (b *budgetedAPI) UploadPart(ctx context.Context, in ossupload.PartInput) (o
 // id of the ICE or OSS answer behind it, if any: the API's own code
 // (e.g. "ResourceNotFound", "AccessDenied"), or one of "Interrupted",
 // "BadInput", "Locked", "CredentialRejected", "SourceChanged",
-// "ChecksumMismatch", "SourceUnavailable" (an http(s) source kept failing
+// "ChecksumMismatch", "Unconfirmed" (ICE did not report the new file in
+// time), "SourceUnavailable" (an http(s) source kept failing
 // on the server's side), "Mismatch" (replaced, but not matching the source:
 // ExitMismatch), "Failed".
 func ErrorCode(err error) (code, requestID string) {
@@ -359,6 +360,8 @@ func ErrorCode(err error) (code, requestID string) {
 		return "Mismatch", ""
 	case errors.As(err, &su):
 		return "SourceUnavailable", ""
+	case errors.Is(err, ErrNotConfirmed):
+		return "Unconfirmed", ""
 	case errors.As(err, &ie), errors.As(err, &pe), errors.Is(err, os.ErrNotExist):
 		return "BadInput", ""
 	case errors.As(err, &le):

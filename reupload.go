@@ -40,6 +40,8 @@ type Config struct {
 	// Sleep waits between retries of ICE calls and aborts; nil means a
 	// timer that honours ctx. Tests inject one that returns at once.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the clock of WaitForICE's deadline; nil means time.Now.
+	Now func() time.Time
 	// HTTPSource tunes http(s) sources (Overwrite and Batch with a URL);
 	// the zero value has its own client with connect and header timeouts.
 	HTTPSource HTTPSourceOptions
@@ -58,6 +60,14 @@ type Options struct {
 	LimitRate   int64 // bytes/s; 0 means unlimited
 	MD5         bool  // send Content-MD5 with each part
 	Restart     bool  // ignore any checkpoint and start afresh
+	// Guards refuses, before anything is sent, a source that is empty, that
+	// is under TruncatedRatio of the media's current file, or whose first
+	// bytes are a known non-media format (see Preview): a *GuardError
+	// (ExitUsage). It costs one GetMediaInfo call unless Preview is given.
+	Guards bool
+	// Preview, when the caller already made one for this media and source
+	// (Client.Preview), spares Guards its own GetMediaInfo call.
+	Preview *Preview
 	// SkipIdentical uploads nothing when the object already holds the
 	// source (same size and CRC-64; see ossupload.Options.SkipIdentical):
 	// Result.Unchanged is then set. Batch sets it unless BatchOptions.Force.
@@ -297,6 +307,7 @@ const (
 	ExitFailed      = 1   // failed; the old source is intact
 	ExitUsage       = 2   // bad flags, arguments or input; nothing was sent
 	ExitPartial     = 3   // batch: some media done, some failed
+	ExitUnconfirmed = 4   // uploaded and verified on OSS, but ICE did not report the new file in time (WaitForICE)
 	ExitMismatch    = 5   // the object was replaced but does not (or no longer) match the source
 	ExitInterrupted = 130 // SIGINT/SIGTERM; the checkpoint is kept for resume
 )
@@ -307,6 +318,7 @@ func ExitCode(err error) int {
 	var batch *BatchError
 	var api *refresh.APIError
 	var mm *ossupload.MismatchError
+	var ge *GuardError
 	switch {
 	case err == nil:
 		return ExitOK
@@ -314,7 +326,9 @@ func ExitCode(err error) int {
 		return ExitInterrupted
 	case errors.As(err, &mm):
 		return ExitMismatch
-	case errors.As(err, &in):
+	case errors.Is(err, ErrNotConfirmed):
+		return ExitUnconfirmed
+	case errors.As(err, &in), errors.As(err, &ge):
 		return ExitUsage
 	case errors.As(err, &api) && api.Kind == refresh.KindCredentials && api.StatusCode == 0:
 		// No credentials configured: a set-up problem, and nothing was sent.

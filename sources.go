@@ -1,6 +1,7 @@
 package reupload
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -120,6 +121,23 @@ func (c *Client) OverwriteStream(ctx context.Context, mediaID string, r io.Reade
 	if r == nil {
 		return nil, &InputError{Field: "source", Err: errors.New("nil io.Reader")}
 	}
+	if opts.Guards {
+		// A stream's size is unknown, but its first bytes can be looked at
+		// without losing them; no byte at all is an empty source.
+		br := bufio.NewReaderSize(r, sniffSize)
+		head, err := br.Peek(sniffSize)
+		if err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("%w: %w", ossupload.ErrSourceUnreadable, err)
+		}
+		size := int64(-1)
+		if len(head) == 0 {
+			size = 0
+		}
+		if err := c.guard(ctx, mediaID, size, head, opts); err != nil {
+			return nil, err
+		}
+		r = br
+	}
 	if opts.PartSize != 0 {
 		if err := ossupload.CheckPartSize(0, opts.PartSize); err != nil {
 			return nil, &InputError{Field: "--part-size", Err: err}
@@ -150,7 +168,7 @@ func (c *Client) overwriteSource(ctx context.Context, mediaID string, src ossupl
 	if err := refresh.ValidateMediaID(mediaID); err != nil {
 		return nil, &InputError{Field: "MediaId", Err: err}
 	}
-	if err := checkSizes(src.Size, opts.PartSize); err != nil {
+	if err := c.check(ctx, mediaID, src, opts); err != nil {
 		return nil, err
 	}
 	h, err := c.store.Lock(mediaID)
@@ -178,6 +196,22 @@ func (c *Client) replace(ctx context.Context, mediaID string, src ossupload.Sour
 		c.markDone(mediaID, res, src.Fingerprint)
 	}
 	return res, nil
+}
+
+// check refuses, before anything is sent, a source too large for OSS or a
+// part size that does not fit it, and what the guards refuse (when asked).
+func (c *Client) check(ctx context.Context, mediaID string, src ossupload.Source, opts Options) error {
+	if err := checkSizes(src.Size, opts.PartSize); err != nil {
+		return err
+	}
+	if !opts.Guards {
+		return nil
+	}
+	head, err := readHead(src.R, src.Size)
+	if err != nil {
+		return &InputError{Field: "source", Err: err}
+	}
+	return c.guard(ctx, mediaID, src.Size, head, opts)
 }
 
 // checkSizes refuses, before anything is sent, a source larger than any
