@@ -1,0 +1,2 @@
+// Package ui serves the local web page of `reupload ui`.
+package ui
