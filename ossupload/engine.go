@@ -323,6 +323,11 @@ func (r *run) once(ctx context.Context, fresh bool) (*Result, error) {
 		reusedBytes += p.Size
 	}
 	reused := len(st.done)
+	jobs := r.opts.Concurrency
+	if jobs <= 0 {
+		jobs = newRamp(partSize, AutoConcurrencyMax, time.Time{}).jobs
+	}
+	r.opts.OnEvent(Event{Kind: EventStart, Target: t, Size: r.src.Size, PartSize: partSize, Parts: len(parts), Reused: reused, Jobs: min(jobs, len(parts)-reused)})
 	r.opts.Progress.Start(r.src.Size, reusedBytes)
 
 	err = st.sendAll(ctx, parts)

@@ -109,6 +109,7 @@ type EventKind string
 
 // Event kinds.
 const (
+	EventStart        EventKind = "start"         // the plan is known: Target, Size, PartSize, Parts, Reused, Jobs
 	EventRefresh      EventKind = "refresh"       // a new credential was fetched
 	EventRetry        EventKind = "retry"         // a part or call is retried after Delay
 	EventResume       EventKind = "resume"        // an earlier upload is resumed
@@ -128,6 +129,14 @@ type Event struct {
 	Delay      time.Duration
 	Err        error
 	Message    string
+
+	// EventStart only.
+	Target   Target
+	Size     int64 // -1 for a stream
+	PartSize int64
+	Parts    int // 0 for a stream
+	Reused   int // parts already on OSS
+	Jobs     int // parts in flight at first
 }
 
 // PartSizeFor returns the part size for a size-byte object: preferred (or

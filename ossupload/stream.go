@@ -70,6 +70,7 @@ func UploadStream(ctx context.Context, auth Authorizer, in io.Reader, fp resume.
 	if err := st.initiate(ctx, t, opts.PartSize); err != nil {
 		return nil, err
 	}
+	opts.OnEvent(Event{Kind: EventStart, Target: t, Size: -1, PartSize: opts.PartSize, Jobs: opts.Concurrency})
 	opts.Progress.Start(-1, 0)
 
 	parts, total, err := st.sendStream(ctx, in, buffered)
