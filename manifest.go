@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,19 +85,27 @@ func ReadManifest(path string, stdin io.Reader) ([]Item, error) {
 }
 
 // ParseManifest reads a batch manifest and validates every line before
-// returning anything. Two formats are accepted, told apart by the first
-// non-blank character:
+// returning anything. Three formats are accepted, told apart by the first
+// non-blank line:
 //
 //   - CSV: `media_id,source` per line, with an optional header line naming
 //     exactly those two columns. Fields may be quoted as in RFC 4180.
+//   - Tab-separated: the same with a tab for the comma, quoted the same
+//     way; chosen when the first line has a tab before any comma.
 //   - JSON Lines: one `{"media_id":…,"source":…}` object per line.
 //
-// Blank lines are ignored. Bad lines (wrong field count, unknown JSON keys,
-// an invalid MediaId, an empty source) and MediaIds listed twice are all
-// reported, with their line numbers, in a *ManifestError wrapped in a
-// *BatchError with Invalid set (ExitCode 2). name is used in messages only.
+// A UTF-8 byte-order mark and CRLF line ends (Excel's "CSV UTF-8") are
+// accepted; UTF-16 (Excel's "Unicode Text") is refused with a hint. Blank
+// lines are ignored. Bad lines (wrong field count, unknown JSON keys, an
+// invalid MediaId, an empty source, a URL that is not http or https) and
+// MediaIds listed twice are all reported, with their line numbers, in a
+// *ManifestError wrapped in a *BatchError with Invalid set (ExitCode 2).
+// name is used in messages only.
 func ParseManifest(r io.Reader, name string) ([]Item, error) {
 	br := bufio.NewReader(r)
+	if err := skipBOM(br); err != nil {
+		return nil, &InputError{Field: "manifest", Err: err}
+	}
 	first, err := peekPastBlanks(br)
 	if err != nil {
 		return nil, &InputError{Field: "manifest", Err: err}
@@ -104,10 +114,13 @@ func ParseManifest(r io.Reader, name string) ([]Item, error) {
 		items []Item
 		bad   []LineError
 	)
-	if first == '{' {
+	switch {
+	case first == '{':
 		items, bad, err = parseJSONL(br)
-	} else {
-		items, bad, err = parseCSV(br)
+	case tabSeparated(br):
+		items, bad, err = parseCSV(br, '\t')
+	default:
+		items, bad, err = parseCSV(br, ',')
 	}
 	if err != nil {
 		return nil, &InputError{Field: "manifest", Err: err}
@@ -121,6 +134,39 @@ func ParseManifest(r io.Reader, name string) ([]Item, error) {
 		return nil, &BatchError{Invalid: true, Err: &ManifestError{Name: name, Lines: bad}}
 	}
 	return items, nil
+}
+
+// skipBOM drops a UTF-8 byte-order mark, which Excel writes at the start
+// of "CSV UTF-8" files (otherwise the first MediaId, or the header, would
+// start with U+FEFF), and refuses UTF-16, whose every other byte is 0.
+func skipBOM(br *bufio.Reader) error {
+	b, _ := br.Peek(3)
+	switch {
+	case bytes.HasPrefix(b, []byte("\xef\xbb\xbf")):
+		_, err := br.Discard(3)
+		return err
+	case bytes.HasPrefix(b, []byte("\xff\xfe")), bytes.HasPrefix(b, []byte("\xfe\xff")):
+		return errors.New("the manifest is UTF-16 (Excel's \"Unicode Text\"): save it as \"CSV UTF-8\" or tab-separated UTF-8")
+	}
+	return nil
+}
+
+// tabSeparated reports whether the first non-blank line, as far as the
+// reader's buffer shows it, has a tab before any comma. MediaIds hold
+// neither, so a line's first separator is the one after its MediaId (or
+// after the header's media_id).
+func tabSeparated(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Size())
+	b = bytes.TrimLeft(b, " \t\r\n")
+	for _, c := range b {
+		switch c {
+		case '\t':
+			return true
+		case ',', '\n':
+			return false
+		}
+	}
+	return false
 }
 
 // peekPastBlanks returns the first non-blank byte without consuming
@@ -177,8 +223,9 @@ func parseJSONL(r io.Reader) ([]Item, []LineError, error) {
 	return items, bad, nil
 }
 
-func parseCSV(r io.Reader) ([]Item, []LineError, error) {
+func parseCSV(r io.Reader, comma rune) ([]Item, []LineError, error) {
 	cr := csv.NewReader(r)
+	cr.Comma = comma
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
 	cr.ReuseRecord = true
@@ -211,7 +258,11 @@ func parseCSV(r io.Reader) ([]Item, []LineError, error) {
 			continue // the header
 		}
 		if len(rec) != 2 {
-			bad = append(bad, LineError{Line: line, Problem: fmt.Sprintf("%d field(s), want 2: media_id,source", len(rec))})
+			want := "media_id,source"
+			if comma == '\t' {
+				want = "media_id<TAB>source"
+			}
+			bad = append(bad, LineError{Line: line, Problem: fmt.Sprintf("%d field(s), want 2: %s", len(rec), want)})
 			continue
 		}
 		items = append(items, Item{MediaID: strings.TrimSpace(rec[0]), Source: strings.TrimSpace(rec[1]), Line: line})
@@ -233,6 +284,10 @@ func checkItems(items []Item) []LineError {
 			bad = append(bad, LineError{Line: where, Problem: "media " + it.MediaID + ": empty source"})
 			continue
 		}
+		if p := sourceSchemeProblem(it.Source); p != "" {
+			bad = append(bad, LineError{Line: where, Problem: "media " + it.MediaID + ": " + p})
+			continue
+		}
 		if prev, dup := first[it.MediaID]; dup {
 			bad = append(bad, LineError{Line: where, Problem: fmt.Sprintf("media %s is already listed on line %d", it.MediaID, prev)})
 			continue
@@ -240,6 +295,34 @@ func checkItems(items []Item) []LineError {
 		first[it.MediaID] = where
 	}
 	return bad
+}
+
+// urlScheme matches a source that starts like a URL (RFC 3986 scheme, then
+// "://"). A Windows path (C:\x) has no "//" after its colon.
+var urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
+
+// sourceSchemeProblem says why a source that looks like a URL cannot be
+// read: only http and https are fetched, and anything else ("s3://…",
+// "ftp://…", "oss://…", "file://…") would otherwise be taken for a relative
+// path and reported as a missing file. "" for a usable source.
+func sourceSchemeProblem(source string) string {
+	m := urlScheme.FindStringSubmatch(source)
+	if m == nil || IsURL(source) {
+		return ""
+	}
+	shown := m[0] + "…"
+	if u, err := url.Parse(source); err == nil {
+		u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", "" // may carry secrets
+		shown = u.String()
+	}
+	q := strconv.Quote(shown)
+	switch strings.ToLower(m[1]) {
+	case "file":
+		return "source " + q + ": file:// URLs are not read; give the local path itself"
+	case "oss":
+		return "source " + q + ": unsupported URL scheme \"oss\"; give a local file, or an http(s) URL (e.g. a pre-signed OSS URL)"
+	}
+	return "source " + q + ": unsupported URL scheme " + strconv.Quote(strings.ToLower(m[1])) + "; give a local file or an http(s) URL"
 }
 
 func sortLines(l []LineError) {
