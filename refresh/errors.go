@@ -137,7 +137,7 @@ func (e *APIError) Hint() string {
 		case strings.HasPrefix(e.Code, "InvalidSecurityToken"), e.Code == "MissingSecurityToken":
 			return "the STS token is expired or invalid; obtain fresh credentials"
 		case e.StatusCode == 0:
-			return "set ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET or --profile"
+			return credentialHint(e.Err)
 		default:
 			return "check the AccessKey ID and secret (ALIBABA_CLOUD_ACCESS_KEY_ID/…SECRET or --profile)"
 		}
@@ -174,13 +174,6 @@ func classify(status int, code string) Kind {
 	return KindBadRequest
 }
 
-// credentialError marks a failure of the credential provider (no
-// credentials configured, unreadable profile, IMDS down, …).
-type credentialError struct{ err error }
-
-func (e *credentialError) Error() string { return e.err.Error() }
-func (e *credentialError) Unwrap() error { return e.err }
-
 // fromSDK converts what CallApiWithCtx returned into our error types.
 // Network and context errors are wrapped, not turned into APIError. Every
 // text that came from the answer is scrubbed by value before it is stored:
@@ -190,7 +183,7 @@ func fromSDK(secrets *Secrets, action, mediaID string, err error) error {
 	var ce *credentialError
 	if errors.As(err, &ce) {
 		return &APIError{Action: action, MediaID: mediaID, Code: "InvalidCredentials", Kind: KindCredentials,
-			Message: "no usable Alibaba Cloud credentials: " + secrets.Scrub(ce.err.Error()), Err: err}
+			Message: ce.message(secrets), Err: err}
 	}
 	var se *tea.SDKError
 	if !errors.As(err, &se) {
