@@ -121,7 +121,7 @@ func TestEmulatorDenyAndLagFlags(t *testing.T) {
 	if err := os.WriteFile(src, []byte("new source"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	put := exec.Command(os.Args[0], "put", "--json", "--endpoint", info.ICEEndpoint, "--state-dir", t.TempDir(), info.Media[0].MediaID, src)
+	put := exec.Command(os.Args[0], "put", "--json", "--allow-suspicious", "--endpoint", info.ICEEndpoint, "--state-dir", t.TempDir(), info.Media[0].MediaID, src)
 	put.Env = append(os.Environ(), "REUPLOAD_TEST_AS_CLI=1", "ALIBABA_CLOUD_ECS_METADATA_DISABLED=true",
 		"ALIBABA_CLOUD_ACCESS_KEY_ID="+info.DeniedAccessKeyID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET="+info.DeniedAccessKeySecret)
 	res, _ := put.Output()

@@ -8,7 +8,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/reupload/reupload"
 )
@@ -31,8 +34,10 @@ Commands:
 
 Run 'reupload <command> -h' for a command's flags.
 
-Exit codes: 0 done, 1 failed (old media intact), 2 usage or bad input,
-3 some media of a batch failed, 130 interrupted (resumable).
+Exit codes: 0 done, 1 failed (old media intact), 2 usage, bad input or
+refused (nothing sent), 3 some media of a batch failed, 4 done but ICE did
+not confirm in time (--wait), 5 replaced but the object does not match the
+source, 130 interrupted (resumable, except from stdin).
 `
 
 // env is what a command may touch: no globals, so tests run it in-process.
@@ -40,12 +45,74 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// scrub removes, by value, every secret the command's client holds or
+	// received from text about to be printed; nil until a client exists.
+	scrub func(string) string
+
+	mu    sync.Mutex
+	drain *drain // set by a command that stops gracefully on the first signal
+}
+
+// drainTimeout is how long parts in flight may finish after the first
+// SIGINT/SIGTERM before the command stops at once.
+const drainTimeout = 10 * time.Second
+
+// drain is a command's graceful stop: ch closes on the first signal.
+type drain struct {
+	ch       chan struct{}
+	inFlight atomic.Int64 // parts in flight, for the message
+}
+
+// graceful makes the first SIGINT/SIGTERM close the returned drain's
+// channel instead of cancelling the command's context: the command lets
+// parts in flight finish and saves its checkpoint. A second signal, or
+// drainTimeout, cancels the context (stop now).
+func (e *env) graceful() *drain {
+	d := &drain{ch: make(chan struct{})}
+	e.mu.Lock()
+	e.drain = d
+	e.mu.Unlock()
+	return d
+}
+
+// signals turns SIGINT/SIGTERM into a graceful stop (when the command set
+// one up) and then a cancellation, until done is closed.
+func (e *env) signals(sigs <-chan os.Signal, cancel context.CancelFunc, done <-chan struct{}) {
+	select {
+	case <-sigs:
+	case <-done:
+		return
+	}
+	e.mu.Lock()
+	d := e.drain
+	e.mu.Unlock()
+	if d == nil {
+		cancel()
+		return
+	}
+	close(d.ch)
+	fmt.Fprintf(e.stderr, "\nreupload: stopping: finishing %d part(s) in flight (up to %s) and saving the checkpoint; Ctrl-C again to stop now\n",
+		d.inFlight.Load(), drainTimeout)
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	select {
+	case <-sigs:
+	case <-t.C:
+	case <-done:
+	}
+	cancel()
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
+	go e.signals(sigs, cancel, done)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return reupload.ExitUsage

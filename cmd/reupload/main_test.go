@@ -171,7 +171,9 @@ func emu(ts *testscript.TestScript) *emulator.Emulator {
 	return ts.Value("em").(*emulator.Emulator)
 }
 
-// mkfile NAME SIZE writes SIZE pseudo-random bytes (SIZE may be 3MiB etc.).
+// mkfile NAME SIZE writes SIZE pseudo-random bytes (SIZE may be 3MiB etc.)
+// behind the first bytes of an MP4 file, so that put's guards take it for
+// video as they would a real one.
 func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: mkfile NAME SIZE")
@@ -183,6 +185,7 @@ func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
+	copy(data, "\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom")
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
 }
 
