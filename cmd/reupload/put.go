@@ -295,7 +295,7 @@ func previewLine(mediaID, path string, p *reupload.Preview) string {
 	if p.Current.FileName != "" || p.Current.FileSize > 0 {
 		cur = reupload.QuoteName(p.Current.FileName) + ", " + humanBytes(p.Current.FileSize)
 		if p.Current.Duration > 0 {
-			cur += fmt.Sprintf(", %s", (time.Duration(p.Current.Duration*float64(time.Second))).Round(time.Second/10))
+			cur += fmt.Sprintf(", %s", (time.Duration(p.Current.Duration * float64(time.Second))).Round(time.Second/10))
 		}
 	}
 	return fmt.Sprintf("replacing %s (media %s, %s): now %s → %s", reupload.QuoteName(strconv.Quote(p.Media.Title)), mediaID, p.Media.Status, cur, newPart)
