@@ -185,14 +185,14 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 	return out, nil
 }
 
-func failed(it Item, start time.Time, err error) ItemResult {
+func (c *Client) failed(it Item, start time.Time, err error) ItemResult {
 	code, reqID := ErrorCode(err)
 	status := StatusFailed
 	if code == "Mismatch" {
 		status = StatusMismatch
 	}
 	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: status, Seconds: time.Since(start).Seconds(),
-		Code: code, Message: OneLine(err.Error()), RequestID: reqID, Err: err}
+		Code: code, Message: c.Scrub(err.Error()), RequestID: reqID, Err: err}
 }
 
 // skip reports whether mediaID's done marker matches fp.
@@ -205,16 +205,16 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool)
 	start := time.Now()
 	o, err := c.open(ctx, it.Source)
 	if err != nil {
-		return failed(it, start, err)
+		return c.failed(it, start, err)
 	}
 	defer o.close()
 	src := o.src
 	if err := c.check(ctx, it.MediaID, src, opts); err != nil {
-		return failed(it, start, err)
+		return c.failed(it, start, err)
 	}
 	h, err := c.store.Lock(it.MediaID)
 	if err != nil {
-		return failed(it, start, err)
+		return c.failed(it, start, err)
 	}
 	defer h.Close()
 	if !force {
@@ -229,7 +229,7 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool)
 	}
 	res, err := c.replace(ctx, it.MediaID, src, h, o.resumable, opts)
 	if err != nil {
-		return failed(it, start, err)
+		return c.failed(it, start, err)
 	}
 	if res.Unchanged {
 		return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusSkipped, Bytes: src.Size,
@@ -244,12 +244,12 @@ func (c *Client) checkItem(ctx context.Context, it Item, force bool) ItemResult 
 	start := time.Now()
 	o, err := c.open(ctx, it.Source)
 	if err != nil {
-		return failed(it, start, err)
+		return c.failed(it, start, err)
 	}
 	o.close()
 	src := o.src
 	if _, err := c.ice.GetMediaInfo(ctx, it.MediaID); err != nil {
-		return failed(it, start, err)
+		return c.failed(it, start, err)
 	}
 	st := StatusChecked
 	if !force && c.skip(it.MediaID, src.Fingerprint) {

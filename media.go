@@ -34,3 +34,16 @@ func (c *Client) SearchMedia(ctx context.Context, q refresh.SearchQuery) (*refre
 	}
 	return s.SearchMedia(ctx, q)
 }
+
+// Scrub folds s onto one line (OneLine) and removes from it, by value,
+// every secret this client holds or has received: the caller's
+// AccessKeySecret and SecurityToken, and each STS credential and raw
+// UploadAuth ICE handed out. Use it on any text about to be printed or
+// logged that may echo a request (an ICE or OSS message, say).
+func (c *Client) Scrub(s string) string {
+	s = OneLine(s)
+	if c.secrets != nil {
+		s = c.secrets.Scrub(s)
+	}
+	return s
+}

@@ -157,17 +157,19 @@ func sniff(head []byte) (format string, media bool) {
 	if len(head) > 188 && head[0] == 0x47 && head[188] == 0x47 {
 		return "video/mp2t", true
 	}
-	text := bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
-	switch {
-	case bytes.HasPrefix(text, []byte("WEBVTT")):
-		return "text/vtt", true
-	case isSRT(text):
-		return "application/x-subrip", true
-	case bytes.HasPrefix(text, []byte("{")) || bytes.HasPrefix(text, []byte("[")):
-		return "JSON text", false
-	}
 	ct := http.DetectContentType(head)
 	ct, _, _ = strings.Cut(ct, ";")
+	if ct == "text/plain" { // text, not binary that happens to start with "{"
+		text := bytes.TrimLeft(head, "\xef\xbb\xbf \t\r\n")
+		switch {
+		case bytes.HasPrefix(text, []byte("WEBVTT")):
+			return "text/vtt", true
+		case isSRT(text):
+			return "application/x-subrip", true
+		case bytes.HasPrefix(text, []byte("{")) || bytes.HasPrefix(text, []byte("[")):
+			return "JSON text", false
+		}
+	}
 	switch {
 	case strings.HasPrefix(ct, "video/"), strings.HasPrefix(ct, "audio/"), strings.HasPrefix(ct, "image/"), ct == "application/ogg":
 		return ct, true

@@ -29,6 +29,7 @@ func TestSniff(t *testing.T) {
 		{"xml", []byte("<?xml version=\"1.0\"?><a/>"), false, true},
 		{"json", []byte("  [1, 2]"), false, true},
 		{"random", bytes.Repeat([]byte{0x42, 0x13}, 100), false, false},
+		{"binary starting with a brace", append([]byte("{\x00\x9c\xff"), bytes.Repeat([]byte{0x81, 0x07}, 50)...), false, false},
 	} {
 		format, media := sniff(c.head)
 		if media != c.media || (format != "") != c.known {

@@ -117,9 +117,10 @@ type Result struct {
 // Client overwrites media. It is safe for concurrent use; two overwrites of
 // the same MediaId are refused (*resume.LockedError), across processes too.
 type Client struct {
-	cfg   Config
-	ice   ICE
-	store *resume.Store
+	cfg     Config
+	ice     ICE
+	store   *resume.Store
+	secrets *refresh.Secrets // the ICE client's, when it keeps them (Scrub)
 }
 
 // New builds a Client. It reads credentials lazily: a missing credential is
@@ -141,6 +142,9 @@ func New(cfg Config) (*Client, error) {
 			return nil, &InputError{Field: "ICE client", Err: err}
 		}
 		c.ice = ic
+	}
+	if sc, ok := c.ice.(interface{ Secrets() *refresh.Secrets }); ok {
+		c.secrets = sc.Secrets()
 	}
 	store, err := resume.Open(cfg.StateDir)
 	if err != nil {
