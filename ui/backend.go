@@ -79,7 +79,8 @@ type Preview struct {
 type ClientBackend struct {
 	C *reupload.Client
 	// Options are the settings of every upload (part size, parallel
-	// parts, rate limit); Replace sets SkipIdentical, Stop and progress.
+	// parts, rate limit); Replace sets SkipIdentical, Stop and Progress,
+	// and calls OnEvent, when set, after its own.
 	Options reupload.Options
 	// Now and Sleep drive progress rates and WaitForICE's polling; nil
 	// means the wall clock and a timer that honours ctx.
@@ -195,6 +196,9 @@ func (b *ClientBackend) Replace(ctx context.Context, mediaID, path string, o Rep
 	pr := &progressMeter{now: b.now, on: o.OnProgress}
 	opts := b.Options
 	opts.SkipIdentical, opts.Stop, opts.Progress, opts.OnEvent = true, o.Stop, pr, pr.event
+	if on := b.Options.OnEvent; on != nil {
+		opts.OnEvent = func(e ossupload.Event) { pr.event(e); on(e) }
+	}
 	res, err := b.C.Overwrite(ctx, mediaID, path, opts)
 	pr.flush()
 	return res, err

@@ -42,12 +42,14 @@ type harness struct {
 	state string
 	web   *http.Client
 	rec   *recorder
+	opts  harnessOpts
 }
 
 type harnessOpts struct {
 	em      emulator.Config
 	state   string           // "" means a new temp dir
 	options reupload.Options // ClientBackend.Options
+	wrap    func(ui.Backend) ui.Backend
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -61,13 +63,14 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if h.state == "" {
 		h.state = t.TempDir()
 	}
-	h.start(t, o.options)
+	h.opts = o
+	h.start(t)
 	return h
 }
 
 // start (re)starts the client and the page server, as a new `reupload ui`
 // on the same state dir would.
-func (h *harness) start(t *testing.T, opts reupload.Options) {
+func (h *harness) start(t *testing.T) {
 	t.Helper()
 	cred, err := credentials.NewCredential(new(credentials.Config).SetType("access_key").SetAccessKeyId(h.info.AccessKeyID).SetAccessKeySecret(h.info.AccessKeySecret))
 	if err != nil {
@@ -86,7 +89,11 @@ func (h *harness) start(t *testing.T, opts reupload.Options) {
 	// ICE shows the new file at once in these tests (no MediaLag), so
 	// WaitForICE's polling never has to wait.
 	poll := func(ctx context.Context, d time.Duration) error { return ctx.Err() }
-	srv, err := ui.New(ui.Config{Backend: &ui.ClientBackend{C: h.c, Options: opts, Sleep: poll}, Root: h.root,
+	var b ui.Backend = &ui.ClientBackend{C: h.c, Options: h.opts.options, Sleep: poll}
+	if h.opts.wrap != nil {
+		b = h.opts.wrap(b)
+	}
+	srv, err := ui.New(ui.Config{Backend: b, Root: h.root,
 		SpoolDir: filepath.Join(h.state, "ui-spool"), Port: h.port})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +211,7 @@ func (h *harness) call(t *testing.T, method, path string, body any, out any) int
 // returns true or the stream ends.
 func (h *harness) events(t *testing.T, f func(j ui.Job) bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.base+"/api/events", nil)
 	resp, err := h.web.Do(req)
@@ -242,6 +249,7 @@ func (h *harness) waitState(t *testing.T, id string, states ...string) ui.Job {
 			return false
 		}
 		last = j
+		t.Logf("job %s: %s %d/%d %s", j.ID, j.State, j.Progress.Done, j.Progress.Total, j.Message)
 		for _, s := range states {
 			if j.State == s {
 				return true
@@ -299,3 +307,5 @@ func (h *harness) noSecrets(t *testing.T) {
 		}
 	}
 }
+
+func jsonDecode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }

@@ -178,6 +178,9 @@ func (js *jobs) run(j *Job, stop chan struct{}) {
 		j.State, j.ICERequestID = StateDone, reqID
 		j.Message = fmt.Sprintf("Replaced: %d bytes in %d part(s), CRC-64 %s, upload id %s, %d credential refresh(es)",
 			res.Size, res.Parts, res.CRC64, res.UploadID, res.Refreshes)
+		if res.Resumed {
+			j.Message += fmt.Sprintf(", resumed with %d part(s) already on OSS", res.PartsReused)
+		}
 		switch {
 		case err == nil:
 			j.Message += fmt.Sprintf("; ICE confirms the new source (status %s, GetMediaInfo request id %s)", mi.Status, reqID)
