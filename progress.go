@@ -16,7 +16,7 @@ type ProgressInfo struct {
 	Done      int64         // bytes OSS holds: confirmed parts, reused ones included
 	Sent      int64         // Done plus the bytes of parts in flight that have left
 	Reused    int64         // bytes an earlier run uploaded (in Done, never in Rate)
-	Rate      float64       // bytes/s sent by this run
+	Rate      float64       // bytes/s sent by this run, over the last rateWindow
 	ETA       time.Duration // at Rate; 0 when unknown
 	Parts     int           // parts in all (0 for a stream, whose length is unknown)
 	PartsDone int           // confirmed parts, reused ones included
@@ -28,6 +28,19 @@ type ProgressInfo struct {
 
 // progressEvery spaces OnProgress calls.
 const progressEvery = 100 * time.Millisecond
+
+// rateWindow is what Rate averages over. Bytes count as sent when the
+// transport takes them, so the first few seconds of an upload run ahead of
+// the network by what the socket buffers hold; a window, rather than the
+// whole run, lets the rate settle on the network's once they are full, and
+// follows a link that changes speed.
+const rateWindow = 5 * time.Second
+
+// sample is the bytes this run had sent at a time.
+type sample struct {
+	at   time.Time
+	sent int64
+}
 
 // tracker turns the engine's Progress, SentProgress and events into
 // ProgressInfo snapshots, at most one per progressEvery.
@@ -42,6 +55,7 @@ type tracker struct {
 	start    time.Time
 	last     time.Time
 	inFlight map[int]int64 // bytes sent of each part in flight
+	samples  []sample      // one per emitted snapshot, the last rateWindow of them
 }
 
 func newTracker(next ossupload.Progress, on func(ProgressInfo), now func() time.Time, partSize int64) *tracker {
@@ -124,8 +138,17 @@ func (t *tracker) emit(force bool) {
 	if !t.start.IsZero() {
 		in.Elapsed = now.Sub(t.start)
 	}
-	if sec := in.Elapsed.Seconds(); sec > 0 {
-		in.Rate = float64(in.Sent-in.Reused) / sec
+	sent := in.Sent - in.Reused
+	t.samples = append(t.samples, sample{now, sent})
+	for len(t.samples) > 2 && now.Sub(t.samples[1].at) >= rateWindow {
+		t.samples = t.samples[1:] // keep one sample at least rateWindow old
+	}
+	first := sample{t.start, 0}
+	if now.Sub(t.start) > rateWindow && len(t.samples) > 0 {
+		first = t.samples[0]
+	}
+	if sec := now.Sub(first.at).Seconds(); sec > 0 && !t.start.IsZero() {
+		in.Rate = float64(sent-first.sent) / sec
 	}
 	if in.Rate > 0 && in.Total > in.Sent {
 		in.ETA = time.Duration(float64(in.Total-in.Sent) / in.Rate * float64(time.Second)).Round(time.Second)

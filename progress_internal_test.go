@@ -46,3 +46,26 @@ func TestTrackerIsHonest(t *testing.T) {
 		t.Fatal("no final snapshot")
 	}
 }
+
+// Rate follows the last rateWindow, so a link that slows down shows its
+// new speed within seconds, not averaged with the whole run.
+func TestTrackerRateFollowsTheLink(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var last ProgressInfo
+	tr := newTracker(nil, func(p ProgressInfo) { last = p }, func() time.Time { return now }, 1<<20)
+	tr.Start(1<<30, 0)
+	for i := 0; i < 100; i++ { // 10 s at 1000 B/s
+		now = now.Add(progressEvery)
+		tr.PartSent(1, 100)
+	}
+	if last.Rate < 990 || last.Rate > 1010 {
+		t.Fatalf("rate %v, want ~1000 B/s", last.Rate)
+	}
+	for i := 0; i < 100; i++ { // then 10 s at 10 B/s
+		now = now.Add(progressEvery)
+		tr.PartSent(1, 1)
+	}
+	if last.Rate < 9 || last.Rate > 11 {
+		t.Fatalf("rate %v after the link slowed, want ~10 B/s (the whole run averages ~505)", last.Rate)
+	}
+}

@@ -147,7 +147,12 @@ func eventPrinter(w io.Writer, start bool) func(ossupload.Event) {
 			line = startLine(ev)
 		case ossupload.EventRefresh:
 			line = "refreshed the upload credential (" + ev.Message + ")"
-		case ossupload.EventResume, ossupload.EventFreshStart:
+		case ossupload.EventResume:
+			if start {
+				return // the start line says what a resume found
+			}
+			line = ev.Message
+		case ossupload.EventFreshStart:
 			line = ev.Message
 			if ev.Err != nil {
 				line = "warning: " + line + ": " + oneLine(ev.Err.Error())
