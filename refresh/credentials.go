@@ -1,7 +1,9 @@
 package refresh
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -73,6 +75,13 @@ func lookupCredentials(getenv func(string) string, stat func(string) (fs.FileInf
 		case err != nil:
 			return shown + " (unreadable)"
 		}
+		if strings.HasSuffix(p, ".json") {
+			// credentials-go says so in an error that quotes the file whole,
+			// secrets and all; only the verdict is repeated here.
+			if b, err := readSmallFile(p); err == nil && !json.Valid(b) {
+				return shown + " (not valid JSON: fix it, e.g. with 'aliyun configure')"
+			}
+		}
 		return shown + " (no usable profile)"
 	}
 	if strings.EqualFold(getenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED"), "true") {
@@ -113,4 +122,14 @@ func credentialHint(err error) string {
 		return lookupCredentials(os.Getenv, os.Stat).fix
 	}
 	return "set ALIBABA_CLOUD_ACCESS_KEY_ID/ALIBABA_CLOUD_ACCESS_KEY_SECRET or --profile"
+}
+
+// readSmallFile reads a credentials file of at most 1 MiB.
+func readSmallFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
