@@ -5,15 +5,14 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
+	"github.com/reupload/reupload/internal/endpoint"
 	"github.com/reupload/reupload/internal/nofollow"
 )
 
@@ -63,29 +62,14 @@ func CheckEndpoint(endpoint string) (*url.URL, error) {
 	return u, nil
 }
 
-// IsLoopback reports whether host is localhost or a loopback IP.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// IsLoopback reports whether host is localhost or a loopback IP (see
+// internal/endpoint, the one home of the rule).
+func IsLoopback(host string) bool { return endpoint.IsLoopback(host) }
 
 // RegionFromEndpoint derives the OSS region id from a standard endpoint such
-// as oss-cn-shanghai.aliyuncs.com or oss-cn-shanghai-internal.aliyuncs.com.
-func RegionFromEndpoint(host string) string {
-	h := strings.ToLower(host)
-	if !strings.HasPrefix(h, "oss-") || !strings.HasSuffix(h, ".aliyuncs.com") {
-		return ""
-	}
-	r := strings.TrimSuffix(strings.TrimPrefix(h, "oss-"), ".aliyuncs.com")
-	r = strings.TrimSuffix(r, "-internal")
-	if r == "accelerate" || r == "accelerate-overseas" || strings.Contains(r, ".") {
-		return ""
-	}
-	return r
-}
+// as oss-cn-shanghai.aliyuncs.com or oss-cn-shanghai-internal.aliyuncs.com
+// (see internal/endpoint).
+func RegionFromEndpoint(host string) string { return endpoint.OSSRegion(host) }
 
 type sdkAPI struct {
 	bucket *oss.Bucket

@@ -19,6 +19,7 @@ import (
 	"github.com/aliyun/credentials-go/credentials"
 	"github.com/aliyun/credentials-go/credentials/providers"
 
+	hosts "github.com/reupload/reupload/internal/endpoint"
 	"github.com/reupload/reupload/internal/nofollow"
 	"github.com/reupload/reupload/internal/retry"
 )
@@ -169,21 +170,13 @@ func resolveEndpoint(region, endpoint string) (protocol, host string, err error)
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !hosts.IsLoopback(u.Hostname()) {
 			return "", "", fmt.Errorf("refresh: endpoint %q: plain http is allowed only for loopback hosts; use https", endpoint)
 		}
 	default:
 		return "", "", fmt.Errorf("refresh: endpoint %q: scheme must be http or https", endpoint)
 	}
 	return u.Scheme, u.Host, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // checkedCredential marks provider failures so that they can be told apart

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reupload/reupload/internal/endpoint"
 )
 
 // DefaultValidity is assumed when UploadAuth states no expiry: ICE documents
@@ -227,19 +229,14 @@ func normalizeEndpoint(ep string) (string, error) {
 	return u.Scheme + "://" + u.Host, nil
 }
 
-// regionFromEndpoint reads "cn-shanghai" out of oss-cn-shanghai[-internal].aliyuncs.com.
+// regionFromEndpoint reads "cn-shanghai" out of
+// https://oss-cn-shanghai[-internal].aliyuncs.com (see internal/endpoint).
 func regionFromEndpoint(ep string) string {
 	u, err := url.Parse(ep)
 	if err != nil {
 		return ""
 	}
-	first, _, _ := strings.Cut(u.Hostname(), ".")
-	r, ok := strings.CutPrefix(first, "oss-")
-	if !ok {
-		return ""
-	}
-	r = strings.TrimSuffix(r, "-internal")
-	return r
+	return endpoint.OSSRegion(u.Hostname())
 }
 
 func decodeAuth(b blob, now time.Time) (Credential, string, error) {
