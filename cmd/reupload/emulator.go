@@ -12,6 +12,7 @@ import (
 
 	"github.com/reupload/reupload"
 	"github.com/reupload/reupload/internal/emulator"
+	"github.com/reupload/reupload/internal/endpoint"
 )
 
 // faultList collects repeated --fault flags.
@@ -112,8 +113,7 @@ func splitAddr(addr string) (string, string, error) {
 	if err != nil {
 		return "", "", usagef("--addr %q: want HOST:PORT, e.g. 127.0.0.1:0", addr)
 	}
-	ip := net.ParseIP(host)
-	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !endpoint.IsLoopback(host) {
 		return "", "", usagef("--addr %q: the emulator listens on loopback only (127.0.0.1, ::1, localhost)", addr)
 	}
 	p, err := strconv.Atoi(port)
