@@ -272,11 +272,16 @@ func (m *progressMeter) PartDone(_ int, size int64) {
 }
 
 func (m *progressMeter) event(e ossupload.Event) {
-	if e.Kind != ossupload.EventRefresh {
+	m.mu.Lock()
+	switch e.Kind {
+	case ossupload.EventStart:
+		m.p.Parts, m.p.PartsDone = e.Parts, e.Reused
+	case ossupload.EventRefresh:
+		m.p.Refreshes++
+	default:
+		m.mu.Unlock()
 		return
 	}
-	m.mu.Lock()
-	m.p.Refreshes++
 	m.mu.Unlock()
 	m.emit(true)
 }

@@ -99,17 +99,17 @@ func (h *harness) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.srv = srv
-	h.hs = httptest.NewUnstartedServer(srv)
+	if h.rec == nil {
+		h.rec = &recorder{}
+	}
+	h.hs = httptest.NewUnstartedServer(h.rec.wrap(srv))
 	h.hs.Listener.Close()
 	h.hs.Listener = ln
 	h.hs.Start()
 	h.base = "http://127.0.0.1:" + strconv.Itoa(h.port)
 	t.Cleanup(func() { h.stop(t) })
-	if h.rec == nil {
-		h.rec = &recorder{}
-	}
 	jar, _ := cookiejar.New(nil)
-	h.web = &http.Client{Jar: jar, Transport: &originTransport{rec: h.rec, base: h.base},
+	h.web = &http.Client{Jar: jar, Transport: &originTransport{base: h.base},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
@@ -141,11 +141,39 @@ func (h *harness) login(t *testing.T) {
 	}
 }
 
-// recorder keeps every byte the page received.
+// recorder keeps every header and byte the server sent, to any client
+// (the test's or the browser), event streams included.
 type recorder struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
+
+func (r *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		h.ServeHTTP(&recordingWriter{ResponseWriter: w, rec: r}, req)
+	})
+}
+
+type recordingWriter struct {
+	http.ResponseWriter
+	rec *recorder
+}
+
+func (w *recordingWriter) WriteHeader(code int) {
+	for k, vs := range w.Header() {
+		for _, v := range vs {
+			io.WriteString(w.rec, k+": "+v+"\n")
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	w.rec.Write(p)
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *recordingWriter) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
 
 func (r *recorder) Write(p []byte) (int, error) {
 	r.mu.Lock()
@@ -159,29 +187,15 @@ func (r *recorder) String() string {
 	return r.buf.String()
 }
 
-type originTransport struct {
-	rec  *recorder
-	base string
-}
+// originTransport sends the page's Origin on state-changing requests, as
+// a browser does.
+type originTransport struct{ base string }
 
 func (o *originTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead && req.Header.Get("Origin") == "" {
 		req.Header.Set("Origin", o.base)
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	for k, vs := range resp.Header {
-		for _, v := range vs {
-			io.WriteString(o.rec, k+": "+v+"\n")
-		}
-	}
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.TeeReader(resp.Body, o.rec), resp.Body}
-	return resp, nil
+	return http.DefaultTransport.RoundTrip(req)
 }
 
 // call sends a request and decodes a JSON answer into out (when not nil).
@@ -249,7 +263,6 @@ func (h *harness) waitState(t *testing.T, id string, states ...string) ui.Job {
 			return false
 		}
 		last = j
-		t.Logf("job %s: %s %d/%d %s", j.ID, j.State, j.Progress.Done, j.Progress.Total, j.Message)
 		for _, s := range states {
 			if j.State == s {
 				return true

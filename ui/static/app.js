@@ -88,14 +88,20 @@ async function search(page) {
   }
 }
 
+// The choices survive a reload of the tab (sessionStorage, this tab only).
+function remember() {
+  sessionStorage.setItem('reupload', JSON.stringify({ q: state.q, media: state.media, file: state.file }));
+}
+
 function chooseMedia(m) {
   state.media = m;
+  remember();
   const c = $('#chosen-media');
   c.replaceChildren(
     el('h3', {}, 'Media: ' + (m.title || '(untitled)')),
     el('dl', {},
       el('dt', {}, 'MediaId'), el('dd', { class: 'mono' }, m.media_id),
-      el('dt', {}, 'Current file'), el('dd', {}, bytes(m.size) + (m.format ? ' (' + m.format + ')' : '')),
+      el('dt', {}, 'Current file'), el('dd', {}, bytes(m.size) + (m.format ? ' (' + m.format.split(',')[0] + ')' : '')),
       el('dt', {}, 'Duration'), el('dd', {}, duration(m.duration)),
       el('dt', {}, 'Status'), el('dd', {}, m.status || '')));
   c.hidden = false;
@@ -120,15 +126,15 @@ async function browse(path) {
     const ul = $('#entries');
     ul.replaceChildren();
     if (r.parent) {
-      ul.append(el('li', {}, el('button', { type: 'button', class: 'entry dir', onclick: () => browse(r.parent) }, '⬑ Up')));
+      ul.append(el('li', {}, el('button', { type: 'button', class: 'entry dir', onclick: () => browse(r.parent) }, '↑ Up to the parent folder')));
     }
     for (const e of r.entries) {
       if (e.dir) {
         ul.append(el('li', {}, el('button', { type: 'button', class: 'entry dir', 'aria-label': 'Folder ' + e.name, onclick: () => browse(e.path) },
-          el('span', { class: 'name' }, '📁 ' + e.name), el('span', { class: 'meta' }, when(e.modified)))));
+          el('span', { class: 'name' }, el('span', { class: 'kind' }, 'folder'), e.name), el('span', { class: 'meta' }, when(e.modified)))));
       } else {
         ul.append(el('li', {}, el('button', { type: 'button', class: 'entry file', 'aria-label': 'File ' + e.name, onclick: () => chooseFile({ path: e.path }, e.path, e.size) },
-          el('span', { class: 'name' }, '🎞 ' + e.name), el('span', { class: 'meta' }, bytes(e.size) + ' · ' + when(e.modified)))));
+          el('span', { class: 'name' }, el('span', { class: 'kind' }, 'media'), e.name), el('span', { class: 'meta' }, bytes(e.size) + ' · ' + when(e.modified)))));
       }
     }
     st.textContent = r.entries.length ? '' : 'No folders or media files here.';
@@ -139,6 +145,7 @@ async function browse(path) {
 
 function chooseFile(source, name, size) {
   state.file = { source, name, size };
+  remember();
   const c = $('#chosen-file');
   c.replaceChildren(el('h3', {}, 'New file: ' + name), el('p', {}, bytes(size)));
   c.hidden = false;
@@ -316,7 +323,13 @@ async function abort(id) {
 }
 
 document.addEventListener('DOMContentLoaded', async () => {
-  $('#search-form').addEventListener('submit', (e) => { e.preventDefault(); state.q = $('#search-q').value.trim(); search(1); });
+  $('#search-form').addEventListener('submit', (e) => { e.preventDefault(); state.q = $('#search-q').value.trim(); remember(); search(1); });
+  try {
+    const saved = JSON.parse(sessionStorage.getItem('reupload') || '{}');
+    if (saved.q) { state.q = saved.q; $('#search-q').value = saved.q; search(1); }
+    if (saved.media) chooseMedia(saved.media);
+    if (saved.file) chooseFile(saved.file.source, saved.file.name, saved.file.size);
+  } catch (e) { /* nothing saved */ }
   $('#prev').addEventListener('click', () => search(state.page - 1));
   $('#next').addEventListener('click', () => search(state.page + 1));
   $('#replace-source').addEventListener('click', confirmReplace);
