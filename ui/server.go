@@ -15,7 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+
+	"github.com/reupload/reupload/internal/endpoint"
 )
 
 //go:embed static
@@ -138,7 +141,8 @@ func (s *Server) allowedHost(host string) bool {
 	case "127.0.0.1:" + p, "localhost:" + p, "[::1]:" + p:
 		return true
 	}
-	return false
+	// The address listened on, when another loopback one (127.0.0.2).
+	return s.cfg.Host != "" && host == net.JoinHostPort(s.cfg.Host, p)
 }
 
 // ServeHTTP applies the security rules, in this order: Host (DNS
@@ -193,22 +197,20 @@ func forbid(w http.ResponseWriter, why string) {
 	http.Error(w, "403 forbidden: "+why, http.StatusForbidden)
 }
 
-// Listen listens on addr, which must name a loopback address: the page
-// holds the user's cloud credentials and must not be reachable from the
-// network.
+// Listen listens on addr, which must name a loopback address
+// (endpoint.IsLoopback): the page holds the user's cloud credentials and
+// must not be reachable from the network. A loopback name such as
+// localhost listens on 127.0.0.1.
 func Listen(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("--addr %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		host = "127.0.0.1"
-		_, port, _ := net.SplitHostPort(addr)
-		addr = net.JoinHostPort(host, port)
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
+	if !endpoint.IsLoopback(host) {
 		return nil, fmt.Errorf("--addr %q: only a loopback address (127.0.0.1, [::1], localhost) is allowed", addr)
 	}
-	return net.Listen("tcp", addr)
+	if net.ParseIP(strings.Trim(host, "[]")) == nil {
+		host = "127.0.0.1"
+	}
+	return net.Listen("tcp", net.JoinHostPort(strings.Trim(host, "[]"), port))
 }
