@@ -55,8 +55,9 @@ func (s *Server) fail(w http.ResponseWriter, status int, err error) {
 	if errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound {
 		status = http.StatusNotFound
 	}
-	s.logger.Info("request failed", "code", code, "request_id", reqID, "err", reupload.OneLine(err.Error()))
-	writeJSON(w, status, apiError{Error: reupload.OneLine(err.Error()), Code: code, RequestID: reqID})
+	msg := s.cfg.Backend.Scrub(err.Error())
+	s.logger.Info("request failed", "code", code, "request_id", reqID, "err", msg)
+	writeJSON(w, status, apiError{Error: msg, Code: code, RequestID: reqID})
 }
 
 // mediaView is a media as the page sees it: no signed URLs (FileURL,

@@ -164,7 +164,9 @@ func TestGuardsRefuse(t *testing.T) {
 	h.login(t)
 	m := h.info.Media[0]
 	os.WriteFile(filepath.Join(h.root, "empty.mp4"), nil, 0o644)
-	for _, tc := range []struct{ file, code string }{{"empty.mp4", "Empty"}} {
+	os.WriteFile(filepath.Join(h.root, "short.mp4"), []byte("\x00\x00\x00\x18ftypmp42 cut short"), 0o644)
+	os.WriteFile(filepath.Join(h.root, "doc.mp4"), append([]byte("%PDF-1.7\n"), bytes.Repeat([]byte("x"), 8000)...), 0o644)
+	for _, tc := range []struct{ file, code string }{{"empty.mp4", "Empty"}, {"short.mp4", "Truncated"}, {"doc.mp4", "NotMedia"}} {
 		src := map[string]any{"media_id": m.MediaID, "source": map[string]string{"path": tc.file}}
 		var pv ui.Preview
 		if got := h.call(t, "POST", "/api/preview", src, &pv); got != 200 || len(pv.Problems) == 0 || pv.Problems[0].Code != tc.code {

@@ -1,17 +1,10 @@
 package ui
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"sync"
 	"time"
 
 	"github.com/reupload/reupload"
-	"github.com/reupload/reupload/ossupload"
 	"github.com/reupload/reupload/refresh"
 	"github.com/reupload/reupload/resume"
 )
@@ -33,6 +26,9 @@ type Backend interface {
 	WaitForICE(ctx context.Context, mediaID string, before *refresh.MediaInfo, newSize int64) (*refresh.MediaInfo, error)
 	Pending() ([]*resume.Checkpoint, error)
 	Abort(ctx context.Context, mediaID string) (*reupload.AbortResult, error)
+	// Scrub makes an error message fit for the page: one line, without
+	// any secret the client holds or received (by value).
+	Scrub(s string) string
 }
 
 // ReplaceOptions tunes one Replace.
@@ -71,7 +67,8 @@ type Preview struct {
 	CurrentSize int64     `json:"current_size"`
 	Duration    float64   `json:"duration"`
 	NewSize     int64     `json:"new_size"`
-	Problems    []Problem `json:"problems"` // refused by the guards
+	Format      string    `json:"format,omitempty"` // what the new file's first bytes look like
+	Problems    []Problem `json:"problems"`         // refused by the guards
 	Warnings    []Problem `json:"warnings"`
 }
 
@@ -79,39 +76,15 @@ type Preview struct {
 type ClientBackend struct {
 	C *reupload.Client
 	// Options are the settings of every upload (part size, parallel
-	// parts, rate limit); Replace sets SkipIdentical, Stop and Progress,
-	// and calls OnEvent, when set, after its own.
+	// parts, rate limit, OnEvent); Replace sets Guards, SkipIdentical,
+	// Stop and OnProgress.
 	Options reupload.Options
-	// Now and Sleep drive progress rates and WaitForICE's polling; nil
-	// means the wall clock and a timer that honours ctx.
-	Now   func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
-	// Confirm bounds WaitForICE; 0 means 2 minutes.
+	// Confirm bounds WaitForICE; 0 means reupload.DefaultWaitTimeout.
+	// Its polling waits with the client's Config.Sleep.
 	Confirm time.Duration
 }
 
 var _ Backend = (*ClientBackend)(nil)
-
-func (b *ClientBackend) now() time.Time {
-	if b.Now != nil {
-		return b.Now()
-	}
-	return time.Now()
-}
-
-func (b *ClientBackend) sleep(ctx context.Context, d time.Duration) error {
-	if b.Sleep != nil {
-		return b.Sleep(ctx, d)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
 
 // SearchMedia implements Backend.
 func (b *ClientBackend) SearchMedia(ctx context.Context, q refresh.SearchQuery) (*refresh.SearchResult, error) {
@@ -123,114 +96,48 @@ func (b *ClientBackend) MediaInfo(ctx context.Context, mediaID string) (*refresh
 	return b.C.MediaInfo(ctx, mediaID)
 }
 
-// Preview implements Backend with the guards' rules: an empty file, a file
-// much smaller than the current source, and a file that does not start like
-// a media container are refused.
+// Preview implements Backend with Client.Preview: the same preview and
+// guards as `reupload put`.
 func (b *ClientBackend) Preview(ctx context.Context, mediaID, path string) (*Preview, error) {
-	mi, err := b.C.MediaInfo(ctx, mediaID)
+	rp, err := b.C.Preview(ctx, mediaID, path)
 	if err != nil {
 		return nil, err
 	}
-	p := &Preview{MediaID: mi.MediaID, Title: mi.Title, Status: mi.Status}
-	if f, ok := mi.Source(); ok {
-		p.CurrentSize, p.Duration = f.FileSize, f.Duration
+	p := &Preview{MediaID: mediaID, NewSize: rp.Size, Format: rp.Format,
+		CurrentSize: rp.Current.FileSize, Duration: rp.Current.Duration, Problems: []Problem{}, Warnings: []Problem{}}
+	if rp.Media != nil {
+		p.Title, p.Status = rp.Media.Title, rp.Media.Status
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	for _, pr := range rp.Problems {
+		p.Problems = append(p.Problems, Problem{Code: pr.Code, Message: pr.Message})
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
+	for _, w := range rp.Warnings {
+		p.Warnings = append(p.Warnings, Problem{Code: "Warning", Message: w})
 	}
-	p.NewSize = st.Size()
-	head := make([]byte, 64)
-	n, _ := io.ReadFull(f, head)
-	p.Problems = guardProblems(p.CurrentSize, p.NewSize, head[:n])
 	return p, nil
 }
 
-// guardProblems applies the guards to a source of size bytes starting with
-// head, replacing a source of current bytes.
-func guardProblems(current, size int64, head []byte) []Problem {
-	var out []Problem
-	switch {
-	case size == 0:
-		return []Problem{{"Empty", "the new file is empty"}}
-	case current > 0 && size < current/10:
-		out = append(out, Problem{"Truncated", fmt.Sprintf("the new file (%d bytes) is less than a tenth of the current source (%d bytes): is it cut short?", size, current)})
-	}
-	if !looksLikeMedia(head) {
-		out = append(out, Problem{"NotMedia", "the new file does not start like a video or audio file"})
-	}
-	return out
-}
-
-// looksLikeMedia recognises the containers ICE ingests by their first bytes.
-func looksLikeMedia(h []byte) bool {
-	has := func(off int, s string) bool { return len(h) >= off+len(s) && string(h[off:off+len(s)]) == s }
-	switch {
-	case has(4, "ftyp"), has(4, "moov"), has(4, "mdat"), has(4, "free"), has(4, "wide"): // MP4, MOV, 3GP, M4A
-		return true
-	case bytes.HasPrefix(h, []byte{0x1a, 0x45, 0xdf, 0xa3}): // Matroska, WebM
-		return true
-	case has(0, "RIFF") && (has(8, "AVI ") || has(8, "WAVE")):
-		return true
-	case has(0, "FLV"), has(0, "OggS"), has(0, "fLaC"), has(0, "ID3"), has(0, "#EXTM3U"):
-		return true
-	case bytes.HasPrefix(h, []byte{0x30, 0x26, 0xb2, 0x75}): // ASF, WMV
-		return true
-	case bytes.HasPrefix(h, []byte{0, 0, 1, 0xba}), bytes.HasPrefix(h, []byte{0, 0, 1, 0xb3}): // MPEG-PS
-		return true
-	case len(h) > 0 && h[0] == 0x47 && (len(h) < 189 || h[188] == 0x47): // MPEG-TS sync byte
-		return true
-	case len(h) > 1 && h[0] == 0xff && h[1]&0xe0 == 0xe0: // MPEG audio frame
-		return true
-	}
-	return false
-}
-
-// Replace implements Backend.
+// Replace implements Backend with Client.Overwrite, guards on and
+// identical content skipped.
 func (b *ClientBackend) Replace(ctx context.Context, mediaID, path string, o ReplaceOptions) (*reupload.Result, error) {
-	pr := &progressMeter{now: b.now, on: o.OnProgress}
 	opts := b.Options
-	opts.SkipIdentical, opts.Stop, opts.Progress, opts.OnEvent = true, o.Stop, pr, pr.event
-	if on := b.Options.OnEvent; on != nil {
-		opts.OnEvent = func(e ossupload.Event) { pr.event(e); on(e) }
+	opts.Guards, opts.SkipIdentical, opts.Stop = true, true, o.Stop
+	if o.OnProgress != nil {
+		opts.OnProgress = func(pi reupload.ProgressInfo) {
+			o.OnProgress(Progress{Total: pi.Total, Done: pi.Done, Sent: pi.Sent, Reused: pi.Reused, Rate: pi.Rate,
+				ETA: pi.ETA, Parts: pi.Parts, PartsDone: pi.PartsDone, InFlight: pi.InFlight, Refreshes: pi.Refreshes})
+		}
 	}
-	res, err := b.C.Overwrite(ctx, mediaID, path, opts)
-	pr.flush()
-	return res, err
+	return b.C.Overwrite(ctx, mediaID, path, opts)
 }
 
-// WaitForICE implements Backend by polling GetMediaInfo.
+// WaitForICE implements Backend with Client.WaitForICE (`put --wait`).
 func (b *ClientBackend) WaitForICE(ctx context.Context, mediaID string, before *refresh.MediaInfo, newSize int64) (*refresh.MediaInfo, error) {
-	limit := b.Confirm
-	if limit == 0 {
-		limit = 2 * time.Minute
-	}
-	deadline := b.now().Add(limit)
-	for {
-		mi, err := b.C.MediaInfo(ctx, mediaID)
-		if err != nil {
-			return nil, err
-		}
-		if f, ok := mi.Source(); ok && f.FileSize == newSize && mi.Status != "Uploading" {
-			return mi, nil
-		}
-		if !b.now().Before(deadline) {
-			return mi, ErrNotConfirmed
-		}
-		if err := b.sleep(ctx, time.Second); err != nil {
-			return nil, err
-		}
-	}
+	return b.C.WaitForICE(ctx, mediaID, before, newSize, b.Confirm)
 }
 
-// ErrNotConfirmed: ICE did not show the new source in time. The upload
-// itself completed.
-var ErrNotConfirmed = errors.New("ICE does not show the new source yet")
+// Scrub implements Backend with Client.Scrub.
+func (b *ClientBackend) Scrub(s string) string { return b.C.Scrub(s) }
 
 // Pending implements Backend.
 func (b *ClientBackend) Pending() ([]*resume.Checkpoint, error) { return b.C.Pending() }
@@ -238,72 +145,4 @@ func (b *ClientBackend) Pending() ([]*resume.Checkpoint, error) { return b.C.Pen
 // Abort implements Backend.
 func (b *ClientBackend) Abort(ctx context.Context, mediaID string) (*reupload.AbortResult, error) {
 	return b.C.Abort(ctx, mediaID)
-}
-
-// progressMeter turns the engine's Progress calls and events into Progress
-// values, at most ten a second.
-type progressMeter struct {
-	now func() time.Time
-	on  func(Progress)
-
-	mu    sync.Mutex
-	p     Progress
-	start time.Time
-	last  time.Time
-}
-
-var _ ossupload.Progress = (*progressMeter)(nil)
-
-func (m *progressMeter) Start(total, confirmed int64) {
-	m.mu.Lock()
-	m.p.Total, m.p.Reused, m.p.Done = total, confirmed, confirmed
-	m.start = m.now()
-	m.mu.Unlock()
-	m.emit(true)
-}
-
-func (m *progressMeter) PartDone(_ int, size int64) {
-	m.mu.Lock()
-	m.p.Sent += size
-	m.p.Done += size
-	m.p.PartsDone++
-	m.mu.Unlock()
-	m.emit(false)
-}
-
-func (m *progressMeter) event(e ossupload.Event) {
-	m.mu.Lock()
-	switch e.Kind {
-	case ossupload.EventStart:
-		m.p.Parts, m.p.PartsDone = e.Parts, e.Reused
-	case ossupload.EventRefresh:
-		m.p.Refreshes++
-	default:
-		m.mu.Unlock()
-		return
-	}
-	m.mu.Unlock()
-	m.emit(true)
-}
-
-func (m *progressMeter) flush() { m.emit(true) }
-
-func (m *progressMeter) emit(force bool) {
-	if m.on == nil {
-		return
-	}
-	m.mu.Lock()
-	now := m.now()
-	if !force && now.Sub(m.last) < 100*time.Millisecond {
-		m.mu.Unlock()
-		return
-	}
-	m.last = now
-	p := m.p
-	if el := now.Sub(m.start).Seconds(); el > 0 && p.Sent > 0 {
-		p.Rate = float64(p.Sent) / el
-		p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
-	}
-	m.mu.Unlock()
-	m.on(p)
 }

@@ -86,10 +86,7 @@ func (h *harness) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.port = ln.Addr().(*net.TCPAddr).Port
-	// ICE shows the new file at once in these tests (no MediaLag), so
-	// WaitForICE's polling never has to wait.
-	poll := func(ctx context.Context, d time.Duration) error { return ctx.Err() }
-	var b ui.Backend = &ui.ClientBackend{C: h.c, Options: h.opts.options, Sleep: poll}
+	var b ui.Backend = &ui.ClientBackend{C: h.c, Options: h.opts.options}
 	if h.opts.wrap != nil {
 		b = h.opts.wrap(b)
 	}

@@ -185,7 +185,7 @@ func (js *jobs) run(j *Job, stop chan struct{}) {
 		case err == nil:
 			j.Message += fmt.Sprintf("; ICE confirms the new source (status %s, GetMediaInfo request id %s)", mi.Status, reqID)
 		default:
-			j.Message += "; ICE did not confirm yet: " + reupload.OneLine(err.Error())
+			j.Message += "; ICE did not confirm yet: " + js.b.Scrub(err.Error())
 		}
 	})
 }
@@ -200,7 +200,7 @@ func (js *jobs) fail(j *Job, err error) {
 	code, reqID := reupload.ErrorCode(err)
 	js.update(j, func(j *Job) {
 		j.State, j.Code, j.RequestID = StateFailed, code, reqID
-		j.Message = "Failed: " + reupload.OneLine(err.Error())
+		j.Message = "Failed: " + js.b.Scrub(err.Error())
 	})
 }
 
