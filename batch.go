@@ -37,14 +37,21 @@ type BatchOptions struct {
 	// most min(Parts, MaxPartsPerFile) parts, or Options.Concurrency when
 	// set, so a lone large file at the end of a batch uses the whole budget.
 	Parts int
-	// APIQPS caps ICE calls per second across the batch (RefreshUploadMedia
-	// and GetMediaInfo); 0 means no client-side limit. Throttling ICE still
-	// answers is retried by the ICE client.
+	// APIQPS caps each ICE action's calls per second across the batch, on
+	// a budget of its own (ICE, like Alibaba's other media services, limits
+	// QPS per action), so the GetMediaInfo calls of Guards and Wait do not
+	// halve the pace of RefreshUploadMedia; 0 means no client-side limit.
+	// Throttling ICE still answers is retried by the ICE client.
 	APIQPS float64
-	// Force uploads media that a done marker says are finished already.
-	// Without it, a media whose done marker matches its source file's
-	// fingerprint is skipped.
+	// Force uploads even a media whose object already holds its source.
+	// Without it such a media is skipped (checked by content on OSS: see
+	// Options.SkipIdentical). It never switches Options.Guards off.
 	Force bool
+	// Wait, after each media is done, waits for ICE to report its new file
+	// (Client.WaitForICE, up to WaitTimeout, 0 meaning DefaultWaitTimeout);
+	// a media ICE does not confirm in time is StatusUnconfirmed.
+	Wait        bool
+	WaitTimeout time.Duration
 	// DryRun uploads nothing: it checks that each media exists
 	// (GetMediaInfo) and each source is a readable regular file.
 	DryRun bool
@@ -64,8 +71,14 @@ const (
 	// StatusMismatch: the object was replaced but does not (or no longer)
 	// match the source, e.g. another upload completed over this one.
 	StatusMismatch = "mismatch"
-	StatusSkipped  = "skipped" // a done marker matches the source: nothing to do
-	StatusChecked  = "checked" // dry run: the media exists and the source is readable
+	StatusSkipped  = "skipped" // the object already holds the source: nothing to do
+	// StatusUnconfirmed: done and verified on OSS, but ICE did not report the
+	// new file in time (BatchOptions.Wait).
+	StatusUnconfirmed = "unconfirmed"
+	// StatusInterrupted: stopped by a signal (Options.Stop or ctx) while it
+	// ran; its checkpoint lets a rerun resume it.
+	StatusInterrupted = "interrupted"
+	StatusChecked     = "checked" // dry run: the media exists and the source is readable
 )
 
 // ItemResult is the outcome of one media of a batch, one JSON line of the
@@ -82,6 +95,7 @@ type ItemResult struct {
 	Code      string  `json:"code,omitempty"`       // error code when failed
 	Message   string  `json:"message,omitempty"`    // one line, no secrets
 	RequestID string  `json:"request_id,omitempty"` // ICE or OSS request id of the failure
+	Confirmed *bool   `json:"confirmed,omitempty"`  // with Wait: whether ICE reported the new file
 	Result    *Result `json:"-"`                    // for StatusDone
 	Err       error   `json:"-"`                    // for StatusFailed
 }
@@ -109,12 +123,8 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 	if parts <= 0 {
 		parts = DefaultParts
 	}
-	bc := *c // same store and config; ICE calls go through the limiter
-	li := &limitedICE{ICE: c.ice}
-	if opts.APIQPS > 0 {
-		li.lim = rate.NewLimiter(rate.Limit(opts.APIQPS), max(1, int(opts.APIQPS)))
-	}
-	bc.ice = li
+	bc := *c // same store and config; ICE calls go through the limiters
+	bc.ice = &limitedICE{ICE: c.ice, qps: opts.APIQPS}
 	eo := opts.Options
 	if eo.Concurrency <= 0 {
 		eo.Concurrency = min(parts, MaxPartsPerFile)
@@ -133,19 +143,27 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 	}
 	g := new(errgroup.Group)
 	g.SetLimit(files)
+	stopped := func() bool {
+		select {
+		case <-eo.Stop:
+			return true
+		default:
+			return ctx.Err() != nil
+		}
+	}
 	for i, it := range items {
-		if ctx.Err() != nil {
+		if stopped() {
 			break
 		}
 		g.Go(func() error {
-			if ctx.Err() != nil {
-				return nil // cancelled while queued: not started, not reported
+			if stopped() {
+				return nil // stopped while queued: not started, not reported
 			}
 			var r ItemResult
 			if opts.DryRun {
 				r = bc.checkItem(ctx, it, opts.Force)
 			} else {
-				r = bc.runItem(ctx, it, eo, opts.Force)
+				r = bc.runItem(ctx, it, eo, opts)
 			}
 			r.Line, r.Source = it.Line, DisplaySource(it.Source)
 			report(i, r)
@@ -168,6 +186,11 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 			be.Succeeded++
 		case StatusSkipped:
 			be.Skipped++
+		case StatusUnconfirmed:
+			be.Succeeded++
+			be.Unconfirmed++
+		case StatusInterrupted:
+			be.Interrupted++
 		case StatusMismatch:
 			be.Failed++
 			be.Mismatched++
@@ -175,11 +198,15 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 			be.Failed++
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		be.Err = err
-		return out, &be
+	switch {
+	case ctx.Err() != nil:
+		be.Err = ctx.Err()
+	case stopped():
+		be.Err = ossupload.ErrStopped
+	case be.Unconfirmed > 0 && be.Failed == 0:
+		be.Err = ErrNotConfirmed
 	}
-	if be.Failed > 0 {
+	if be.Err != nil || be.Failed > 0 || be.Interrupted > 0 {
 		return out, &be
 	}
 	return out, nil
@@ -188,8 +215,11 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 func (c *Client) failed(it Item, start time.Time, err error) ItemResult {
 	code, reqID := ErrorCode(err)
 	status := StatusFailed
-	if code == "Mismatch" {
+	switch code {
+	case "Mismatch":
 		status = StatusMismatch
+	case "Interrupted":
+		status = StatusInterrupted
 	}
 	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: status, Seconds: time.Since(start).Seconds(),
 		Code: code, Message: c.Scrub(err.Error()), RequestID: reqID, Err: err}
@@ -201,7 +231,8 @@ func (c *Client) skip(mediaID string, fp resume.Fingerprint) bool {
 	return err == nil && d.Source.SameContent(fp)
 }
 
-func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool) ItemResult {
+func (c *Client) runItem(ctx context.Context, it Item, opts Options, bo BatchOptions) ItemResult {
+	force := bo.Force
 	start := time.Now()
 	o, err := c.open(ctx, it.Source)
 	if err != nil {
@@ -209,6 +240,15 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool)
 	}
 	defer o.close()
 	src := o.src
+	if opts.Guards || bo.Wait {
+		// One GetMediaInfo serves the guards and, after the upload, the
+		// rule that tells when ICE has taken the new file.
+		p := &Preview{}
+		if err := c.lookUp(ctx, it.MediaID, p); err != nil {
+			return c.failed(it, start, err)
+		}
+		opts.Preview = p
+	}
 	if err := c.check(ctx, it.MediaID, src, opts); err != nil {
 		return c.failed(it, start, err)
 	}
@@ -235,6 +275,16 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, force bool)
 		return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusSkipped, Bytes: src.Size,
 			Seconds: time.Since(start).Seconds(), Result: res}
 	}
+	if bo.Wait {
+		_, werr := c.WaitForICE(ctx, it.MediaID, opts.Preview.Media, res.Size, bo.WaitTimeout)
+		confirmed := werr == nil
+		r := ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusDone, Bytes: res.Size,
+			Seconds: time.Since(start).Seconds(), UploadID: res.UploadID, Resumed: res.Resumed, Result: res, Confirmed: &confirmed}
+		if werr != nil {
+			r.Status, r.Code, r.Message = StatusUnconfirmed, "Unconfirmed", c.Scrub(werr.Error())
+		}
+		return r
+	}
 	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusDone, Bytes: res.Size,
 		Seconds: time.Since(start).Seconds(), UploadID: res.UploadID, Resumed: res.Resumed, Result: res}
 }
@@ -258,34 +308,48 @@ func (c *Client) checkItem(ctx context.Context, it Item, force bool) ItemResult 
 	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: st, Bytes: src.Size, Seconds: time.Since(start).Seconds()}
 }
 
-// limitedICE makes every ICE call wait for the batch's rate limiter (when
-// set). Calls run concurrently: refresh.Client serialises only the
-// credential lookup that credentials-go's default chain makes unsafely, so
-// one media's throttling backoff never holds up another's refresh.
+// limitedICE makes every ICE call wait for its action's rate limiter (when
+// qps is set): each action has a budget of its own. Calls run concurrently:
+// refresh.Client serialises only the credential lookup that credentials-go's
+// default chain makes unsafely, so one media's throttling backoff never
+// holds up another's refresh.
 type limitedICE struct {
 	ICE
-	lim *rate.Limiter // nil: no limit
+	qps float64 // per action; 0: no limit
+
+	mu   sync.Mutex
+	lims map[string]*rate.Limiter
 }
 
-func (l *limitedICE) wait(ctx context.Context) error {
-	if l.lim == nil {
+func (l *limitedICE) wait(ctx context.Context, action string) error {
+	if l.qps <= 0 {
 		return nil
 	}
-	if err := l.lim.Wait(ctx); err != nil {
+	l.mu.Lock()
+	lim := l.lims[action]
+	if lim == nil {
+		if l.lims == nil {
+			l.lims = map[string]*rate.Limiter{}
+		}
+		lim = rate.NewLimiter(rate.Limit(l.qps), max(1, int(l.qps)))
+		l.lims[action] = lim
+	}
+	l.mu.Unlock()
+	if err := lim.Wait(ctx); err != nil {
 		return waitErr(ctx, err)
 	}
 	return nil
 }
 
 func (l *limitedICE) RefreshUploadMedia(ctx context.Context, mediaID string) (*refresh.Upload, error) {
-	if err := l.wait(ctx); err != nil {
+	if err := l.wait(ctx, "RefreshUploadMedia"); err != nil {
 		return nil, err
 	}
 	return l.ICE.RefreshUploadMedia(ctx, mediaID)
 }
 
 func (l *limitedICE) GetMediaInfo(ctx context.Context, mediaID string) (*refresh.MediaInfo, error) {
-	if err := l.wait(ctx); err != nil {
+	if err := l.wait(ctx, "GetMediaInfo"); err != nil {
 		return nil, err
 	}
 	return l.ICE.GetMediaInfo(ctx, mediaID)

@@ -344,6 +344,9 @@ func ExitCode(err error) int {
 		if batch.Mismatched > 0 && batch.Failed == batch.Mismatched && batch.Succeeded == 0 {
 			return ExitMismatch
 		}
+		if batch.Failed == 0 && batch.Unconfirmed > 0 {
+			return ExitUnconfirmed
+		}
 		if batch.Succeeded > 0 || batch.Failed > 0 {
 			return ExitPartial
 		}
@@ -355,6 +358,8 @@ func ExitCode(err error) int {
 type BatchError struct {
 	Succeeded, Failed, Skipped int
 	Mismatched                 int  // of Failed: replaced but not matching (ExitMismatch when all failures are)
+	Unconfirmed                int  // of Succeeded: done, but ICE did not confirm in time (ExitUnconfirmed when nothing failed)
+	Interrupted                int  // stopped while they ran; their checkpoints let a rerun resume them
 	Invalid                    bool // the manifest was rejected before any upload
 	Err                        error
 }
@@ -363,7 +368,14 @@ func (e *BatchError) Error() string {
 	if e.Invalid {
 		return "invalid manifest: " + e.Err.Error()
 	}
-	return fmt.Sprintf("%d media failed, %d succeeded, %d skipped", e.Failed, e.Succeeded, e.Skipped)
+	s := fmt.Sprintf("%d media failed, %d succeeded, %d skipped", e.Failed, e.Succeeded, e.Skipped)
+	if e.Unconfirmed > 0 {
+		s += fmt.Sprintf(", %d not confirmed by ICE", e.Unconfirmed)
+	}
+	if e.Interrupted > 0 {
+		s += fmt.Sprintf(", %d interrupted", e.Interrupted)
+	}
+	return s
 }
 
 func (e *BatchError) Unwrap() error { return e.Err }

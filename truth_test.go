@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/reupload/reupload"
@@ -185,5 +186,32 @@ func TestOnProgress(t *testing.T) {
 		if p.Sent > p.Total || p.Done > p.Sent {
 			t.Fatalf("snapshot out of bounds: %+v", p)
 		}
+	}
+}
+
+// A graceful stop during a batch lets the media in flight keep their parts
+// (status interrupted, resumable), starts no other media, and is exit 130.
+func TestBatchGracefulStop(t *testing.T) {
+	h := newHarness(t, emulator.Config{Media: 3})
+	var items []reupload.Item
+	for i, m := range h.info.Media {
+		path, _ := writeFile(t, 1<<20, uint64(90+i))
+		items = append(items, reupload.Item{MediaID: m.MediaID, Source: path, Line: i + 1})
+	}
+	stop := make(chan struct{})
+	var once sync.Once
+	opts := reupload.BatchOptions{Files: 1, Options: reupload.Options{PartSize: 100 << 10, Concurrency: 1, Stop: stop,
+		OnEvent: func(e ossupload.Event) {
+			if e.Kind == ossupload.EventPartDone {
+				once.Do(func() { close(stop) })
+			}
+		}}}
+	res, err := h.c.Batch(context.Background(), items, opts)
+	if reupload.ExitCode(err) != reupload.ExitInterrupted || len(res) != 1 || res[0].Status != reupload.StatusInterrupted {
+		t.Fatalf("err %v (exit %d), results %+v; want one interrupted media and exit 130", err, reupload.ExitCode(err), res)
+	}
+	cps, _ := h.c.Pending()
+	if len(cps) != 1 || len(cps[0].Parts) == 0 {
+		t.Fatalf("checkpoints %+v; want the interrupted media's, with its parts", cps)
 	}
 }

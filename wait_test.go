@@ -126,3 +126,25 @@ func TestBackup(t *testing.T) {
 		t.Fatalf("err = %v: want a failure that does not quote the signed URL", err)
 	}
 }
+
+// batch --wait confirms each media, or marks it unconfirmed (exit 4).
+func TestBatchWait(t *testing.T) {
+	for _, lag := range []time.Duration{30 * time.Second, time.Hour} {
+		t.Run(lag.String(), func(t *testing.T) {
+			h, c, _ := lagHarness(t, lag)
+			path, _ := writeFile(t, 300<<10, 77)
+			items := []reupload.Item{{MediaID: h.info.Media[0].MediaID, Source: path}}
+			res, err := c.Batch(context.Background(), items, reupload.BatchOptions{Wait: true, WaitTimeout: 10 * time.Minute,
+				Options: reupload.Options{Guards: true}})
+			if lag < time.Minute {
+				if err != nil || res[0].Status != reupload.StatusDone || res[0].Confirmed == nil || !*res[0].Confirmed {
+					t.Fatalf("err %v, result %+v; want done and confirmed", err, res[0])
+				}
+				return
+			}
+			if reupload.ExitCode(err) != reupload.ExitUnconfirmed || res[0].Status != reupload.StatusUnconfirmed || *res[0].Confirmed {
+				t.Fatalf("err %v (exit %d), result %+v; want unconfirmed and exit 4", err, reupload.ExitCode(err), res[0])
+			}
+		})
+	}
+}

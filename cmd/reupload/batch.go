@@ -5,12 +5,23 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/reupload/reupload"
+	"github.com/reupload/reupload/ossupload"
 )
+
+// runHeader opens one run's lines in a --results file.
+type runHeader struct {
+	Run      string `json:"run"` // start time, UTC
+	Manifest string `json:"manifest"`
+	Media    int    `json:"media"`
+	Shard    string `json:"shard"`
+}
 
 const batchHelp = `usage: reupload batch [flags] MANIFEST
 
@@ -20,14 +31,20 @@ Replaces the sources of many media. MANIFEST ("-" for stdin) is CSV
 is uploaded; bad lines and duplicate MediaIds are listed with their line
 numbers (exit 2).
 
-One JSON line per media goes to stdout or --results FILE:
-  {"media_id":…,"source":…,"line":N,"status":"done|failed|skipped","bytes":…,"seconds":…,
-   "upload_id":…,"code":…,"message":…,"request_id":…}
-A rerun skips media already done (unless --force) and resumes half-done ones.
+One JSON line per media goes to stdout (when it is not a terminal) or is
+appended to --results FILE, after a header line for the run:
+  {"media_id":…,"source":…,"line":N,"status":"done|failed|skipped|interrupted|unconfirmed|mismatch",
+   "bytes":…,"seconds":…,"upload_id":…,"code":…,"message":…,"request_id":…}
+Each media gets put's guards (--allow-suspicious). A media whose object
+already holds its source is skipped, checked by content on OSS (--force
+uploads it again), and a half-done one resumes. Ctrl-C lets parts in flight
+finish (up to 10 s) and starts no new media; a second Ctrl-C stops at once.
 --shard K/N takes every N-th line starting at line K (0-based); with --shards N,
 K defaults to $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).
 
-Exit: 0 all done, 3 some failed, 2 invalid manifest or flags, 130 interrupted.
+Exit: 0 all done, 3 some failed, 2 invalid manifest or flags, 4 done but ICE
+did not confirm some in time (--wait), 5 every failure a mismatch, 130
+interrupted.
 
 Flags:
 `
@@ -44,7 +61,10 @@ func (e *env) batch(ctx context.Context, args []string) int {
 	jobs := fs.Int("j", reupload.DefaultParts, "parts in flight across all media (1..1024)")
 	qps := fs.Float64("api-qps", 10, "ICE calls per second, client-side (0: no limit)")
 	results := fs.String("results", "", "write the JSON result lines to FILE (default stdout)")
-	force := fs.Bool("force", false, "upload media already marked done")
+	force := fs.Bool("force", false, "upload even media whose object already holds their source (never switches the guards off)")
+	allowSuspicious := fs.Bool("allow-suspicious", false, "upload sources the guards refuse: empty, under 10% of the current file, or not media")
+	wait := fs.Bool("wait", false, "after each media, wait until ICE reports its new file (exit 4 if some are not confirmed in time)")
+	waitTimeout := fs.Duration("wait-timeout", reupload.DefaultWaitTimeout, "how long --wait waits for each media")
 	dry := fs.Bool("dry-run", false, "check the manifest, each media (GetMediaInfo) and each source; upload nothing")
 	shard := fs.String("shard", "", "K/N: process every N-th manifest line starting at K (0-based)")
 	shards := fs.Int("shards", 0, "N shards, K from $JOB_COMPLETION_INDEX")
@@ -90,22 +110,31 @@ func (e *env) batch(ctx context.Context, args []string) int {
 		return e.manifestFail(err)
 	}
 
-	out := e.stdout
-	if *results != "" {
-		f, err := os.OpenFile(*results, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// JSON lines go to --results (appended, never truncated: earlier runs'
+	// results stay), else to stdout unless it is a terminal, where the
+	// per-media lines on stderr say it all and would interleave with them.
+	var out io.Writer
+	switch {
+	case *results != "":
+		f, err := os.OpenFile(*results, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
 			return e.fail(&reupload.InputError{Field: "--results", Err: err}, false, "")
 		}
 		defer f.Close()
 		out = f
+		writeJSON(f, runHeader{Run: time.Now().UTC().Format(time.RFC3339), Manifest: reupload.DisplaySource(pos[0]), Media: len(items), Shard: fmt.Sprintf("%d/%d", k, n)})
+	case !isTerminal(e.stdout):
+		out = e.stdout
 	}
 	c, err := cf.client()
 	if err != nil {
 		return e.fail(err, false, "")
 	}
+	e.scrub = c.Scrub
+	stop := e.graceful()
 	opts := reupload.BatchOptions{
-		Files: *files, Parts: *jobs, APIQPS: *qps, Force: *force, DryRun: *dry,
-		Options: reupload.Options{PartSize: partSize.v, LimitRate: limitRate.v, MD5: *md5},
+		Files: *files, Parts: *jobs, APIQPS: *qps, Force: *force, DryRun: *dry, Wait: *wait, WaitTimeout: *waitTimeout,
+		Options: reupload.Options{PartSize: partSize.v, LimitRate: limitRate.v, MD5: *md5, Guards: !*allowSuspicious, Stop: stop.ch},
 	}
 	total := len(items)
 	finished := 0
@@ -117,11 +146,13 @@ func (e *env) batch(ctx context.Context, args []string) int {
 		opts.Options.Progress = bar
 	}
 	opts.OnResult = func(r reupload.ItemResult) {
-		writeJSON(out, r)
+		if out != nil {
+			writeJSON(out, r)
+		}
 		finished++
 		switch {
 		case bar != nil:
-			bar.finished(resultLine(r, finished, total), r.Status == reupload.StatusFailed)
+			bar.finished(resultLine(r, finished, total), r.Status == reupload.StatusFailed || r.Status == reupload.StatusMismatch)
 		case !*quiet:
 			fmt.Fprintln(e.stderr, resultLine(r, finished, total))
 		}
@@ -130,7 +161,7 @@ func (e *env) batch(ctx context.Context, args []string) int {
 	if bar != nil {
 		bar.close()
 	}
-	if f, ok := out.(*os.File); ok && out != e.stdout {
+	if f, ok := out.(*os.File); ok && out != io.Writer(e.stdout) {
 		if serr := f.Sync(); serr != nil && err == nil {
 			return e.fail(fmt.Errorf("--results: %w", serr), false, "")
 		}
@@ -174,8 +205,8 @@ func (e *env) manifestFail(err error) int {
 	if !errors.As(err, &me) {
 		return e.fail(err, false, "")
 	}
-	name := me.Name
-	if name == "" {
+	name := reupload.QuoteName(me.Name)
+	if me.Name == "" {
 		name = "manifest"
 	}
 	fmt.Fprintf(e.stderr, "reupload: invalid manifest %s: %d bad line(s); nothing was uploaded\n", name, len(me.Lines))
@@ -201,7 +232,9 @@ func resultLine(r reupload.ItemResult, n, total int) string {
 		}
 		return s
 	case reupload.StatusSkipped:
-		return prefix + " skipped: already done (--force uploads it again)"
+		return prefix + " skipped: OSS already holds this source (--force uploads it again)"
+	case reupload.StatusUnconfirmed, reupload.StatusMismatch, reupload.StatusInterrupted:
+		return prefix + " " + r.Status + ": " + r.Message
 	}
 	return fmt.Sprintf("%s %s: %s", prefix, r.Status, humanBytes(r.Bytes))
 }
@@ -220,10 +253,14 @@ func summaryLine(res []reupload.ItemResult, total int, dry bool, err error) stri
 		verb = "checked"
 	}
 	s := fmt.Sprintf("reupload: batch of %d media: %d %s (%s), %d failed, %d skipped",
-		total, counts[reupload.StatusDone]+counts[reupload.StatusChecked], verb, humanBytes(bytes), counts[reupload.StatusFailed], counts[reupload.StatusSkipped])
-	if errors.Is(err, context.Canceled) {
-		s += fmt.Sprintf("; interrupted with %d not started: run the same command again to resume", total-len(res))
-	} else if counts[reupload.StatusFailed] > 0 {
+		total, counts[reupload.StatusDone]+counts[reupload.StatusChecked]+counts[reupload.StatusUnconfirmed], verb, humanBytes(bytes),
+		counts[reupload.StatusFailed]+counts[reupload.StatusMismatch], counts[reupload.StatusSkipped])
+	if n := counts[reupload.StatusUnconfirmed]; n > 0 {
+		s += fmt.Sprintf(", %d not yet confirmed by ICE", n)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, ossupload.ErrStopped) {
+		s += fmt.Sprintf("; interrupted (%d in flight, %d not started): run the same command again to resume", counts[reupload.StatusInterrupted], total-len(res))
+	} else if counts[reupload.StatusFailed]+counts[reupload.StatusMismatch] > 0 {
 		s += "; run the same command again to retry the failed ones"
 	}
 	return s

@@ -91,9 +91,24 @@ func readResults(ts *testscript.TestScript, name string) []resultRecord {
 		ts.Check(err)
 		text = string(b)
 	}
+	// A --results file holds runs, each opened by a header line; the
+	// records are the last run's.
 	var out []resultRecord
 	sc := bufio.NewScanner(strings.NewReader(text))
+	runs := 0
 	for sc.Scan() {
+		if name != "stdout" && bytes.HasPrefix(sc.Bytes(), []byte(`{"run":`)) {
+			var h runHeader
+			if err := json.Unmarshal(sc.Bytes(), &h); err != nil || h.Run == "" || h.Media == 0 {
+				ts.Fatalf("bad run header %q: %v", sc.Text(), err)
+			}
+			runs++
+			out = nil
+			continue
+		}
+		if name != "stdout" && runs == 0 {
+			ts.Fatalf("%s: a record before any run header: %q", name, sc.Text())
+		}
 		var r resultRecord
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
@@ -105,8 +120,8 @@ func readResults(ts *testscript.TestScript, name string) []resultRecord {
 	return out
 }
 
-// results FILE DONE FAILED SKIPPED [CODE=COUNT...]: FILE (or stdout) holds one
-// well-formed record per media, with these counts; done media hold their
+// results FILE DONE FAILED SKIPPED [CODE=COUNT...]: FILE's last run (or
+// stdout) holds one well-formed record per media, with these counts; done media hold their
 // source on OSS, failed ones their old source and carry a code, message and
 // request id.
 func cmdResults(ts *testscript.TestScript, neg bool, args []string) {
