@@ -27,6 +27,7 @@ Commands:
   status [MEDIA_ID]    list unfinished uploads in the state dir
   abort MEDIA_ID       abort an unfinished upload on OSS (or --older-than 7d)
   emulator             run a local ICE + OSS emulator and print its JSON line
+  ui                   a local web page for editors: find by title, choose a file, replace, watch
   demo                 overwrite a media on the embedded emulator, with a refresh and a resume
   version              print the version, VCS revision and Go version of this build
   completion SHELL     print a completion script for bash, zsh or fish
@@ -51,6 +52,8 @@ type env struct {
 
 	mu    sync.Mutex
 	drain *drain // set by a command that stops gracefully on the first signal
+
+	openURL func(string) error // opens a page in a browser; nil: the system's (ui)
 }
 
 // drainTimeout is how long parts in flight may finish after the first
@@ -130,6 +133,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return e.emulator(ctx, args[1:])
 	case "demo":
 		return e.demo(ctx, args[1:])
+	case "ui":
+		return e.ui(ctx, args[1:])
 	case "version", "--version", "-version":
 		return e.version(args[1:])
 	case "completion":

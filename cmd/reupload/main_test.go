@@ -103,10 +103,25 @@ func scriptParams(dir string, media int) testscript.Params {
 	return testscript.Params{
 		Dir: dir,
 		Setup: func(env *testscript.Env) error {
+			// A script sets up its emulator in a file of its archive,
+			// .emulator, one "setting=value" per line (ice-lag=1s,
+			// sts-ttl=30s): Setup runs before the script's own commands.
 			cfg := emulator.Config{Media: media}
-			for _, kv := range env.Vars {
-				if v, ok := strings.CutPrefix(kv, "EMULATOR_STS_TTL="); ok {
-					cfg.STSTTL, _ = time.ParseDuration(v)
+			if conf, err := os.ReadFile(filepath.Join(env.WorkDir, ".emulator")); err == nil {
+				for _, line := range strings.Fields(string(conf)) {
+					k, v, _ := strings.Cut(line, "=")
+					d, err := time.ParseDuration(v)
+					if err != nil {
+						return fmt.Errorf(".emulator: %s: %v", line, err)
+					}
+					switch k {
+					case "ice-lag":
+						cfg.MediaLag = d
+					case "sts-ttl":
+						cfg.STSTTL = d
+					default:
+						return fmt.Errorf(".emulator: unknown setting %q", k)
+					}
 				}
 			}
 			em, err := emulator.Start(cfg)

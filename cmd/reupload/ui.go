@@ -35,8 +35,9 @@ Flags:
 // uiStopGrace is how long a stopping server waits for parts in flight.
 const uiStopGrace = 2 * time.Minute
 
-// openBrowser opens url in the user's default browser. Tests replace it.
-var openBrowser = func(url string) error {
+// openBrowser opens url in the user's default browser (env.openURL, when
+// set, replaces it: tests).
+func openBrowser(url string) error {
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "darwin":
@@ -111,7 +112,11 @@ func (e *env) ui(ctx context.Context, args []string) int {
 	fmt.Fprintln(e.stdout, srv.URL())
 	logger.Info("serving reupload ui", "root", *root, "state_dir", stateDir)
 	if !*noBrowser {
-		if err := openBrowser(srv.URL()); err != nil {
+		open := e.openURL
+		if open == nil {
+			open = openBrowser
+		}
+		if err := open(srv.URL()); err != nil {
 			logger.Warn("could not open a browser; open the address above yourself", "err", reupload.OneLine(err.Error()))
 		}
 	}

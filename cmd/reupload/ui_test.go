@@ -18,12 +18,12 @@ import (
 
 // startUI runs `reupload ui ARGS` in-process until the returned stop is
 // called; it returns the one line printed on stdout.
-func startUI(t *testing.T, args ...string) (line string, stop func() (int, string)) {
+func startUI(t *testing.T, openURL func(string) error, args ...string) (line string, stop func() (int, string)) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &syncWriter{w: &bytes.Buffer{}}
-	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: stderr, getenv: os.Getenv}
+	e := &env{stdin: strings.NewReader(""), stdout: pw, stderr: stderr, getenv: os.Getenv, openURL: openURL}
 	done := make(chan int, 1)
 	go func() { done <- e.ui(ctx, args); pw.Close() }()
 	sc := bufio.NewScanner(pr)
@@ -50,17 +50,15 @@ func TestUICommand(t *testing.T) {
 	info := em.Info()
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", info.AccessKeyID)
 	t.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", info.AccessKeySecret)
-	var opened []string
-	defer func(f func(string) error) { openBrowser = f }(openBrowser)
-	openBrowser = func(u string) error { opened = append(opened, u); return nil }
+	opened := make(chan string, 2)
 
 	root, state := t.TempDir(), t.TempDir()
-	line, stop := startUI(t, "--endpoint", info.ICEEndpoint, "--root", root, "--state-dir", state, "--addr", "127.0.0.1:0")
+	line, stop := startUI(t, func(u string) error { opened <- u; return nil }, "--endpoint", info.ICEEndpoint, "--root", root, "--state-dir", state, "--addr", "127.0.0.1:0")
 	if !regexp.MustCompile(`^http://127\.0\.0\.1:\d+/\?token=[0-9a-f]{48}$`).MatchString(line) {
 		t.Errorf("stdout line %q", line)
 	}
-	if len(opened) != 1 || opened[0] != line {
-		t.Errorf("browser opened %q, want the printed URL", opened)
+	if u := <-opened; u != line { // the browser is opened once the line is out
+		t.Errorf("browser opened %q, want the printed URL", u)
 	}
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Get(line)
@@ -93,12 +91,11 @@ func TestUICommand(t *testing.T) {
 		}
 	}
 
-	// --no-browser opens nothing.
-	opened = nil
-	_, stop = startUI(t, "--endpoint", info.ICEEndpoint, "--root", root, "--state-dir", state, "--no-browser")
+	// --no-browser opens nothing (the server has stopped when stop returns).
+	_, stop = startUI(t, func(u string) error { opened <- u; return nil }, "--endpoint", info.ICEEndpoint, "--root", root, "--state-dir", state, "--no-browser")
 	stop()
 	if len(opened) != 0 {
-		t.Errorf("--no-browser opened %q", opened)
+		t.Errorf("--no-browser opened %q", <-opened)
 	}
 }
 
