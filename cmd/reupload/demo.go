@@ -64,7 +64,10 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	say := func(format string, args ...any) { fmt.Fprintf(e.stdout, format+"\n", args...) }
 	clock := &demoClock{}
 	clock.ns.Store(time.Now().UnixNano())
-	em, err := emulator.Start(emulator.Config{STSTTL: ttl, Now: clock.Now})
+	// ICE reports the new file 30 s (emulated) after the upload, as real
+	// ICE takes a while to pick it up: step 6 waits for it.
+	const iceLag = 30 * time.Second
+	em, err := emulator.Start(emulator.Config{STSTTL: ttl, Now: clock.Now, MediaLag: iceLag})
 	if err != nil {
 		return err
 	}
@@ -86,6 +89,7 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 			data[i+j] = byte(v >> (8 * j))
 		}
 	}
+	copy(data, "\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom") // it starts like the MP4 it stands for
 	path := filepath.Join(dir, "new-source.mp4")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return err
@@ -101,12 +105,20 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	if err != nil {
 		return err
 	}
-	c, err := reupload.New(reupload.Config{Endpoint: info.ICEEndpoint, Credential: cred, StateDir: filepath.Join(dir, "state")})
+	c, err := reupload.New(reupload.Config{Endpoint: info.ICEEndpoint, Credential: cred, StateDir: filepath.Join(dir, "state"),
+		Now: clock.Now, Sleep: func(ctx context.Context, d time.Duration) error { clock.Advance(d); return ctx.Err() }})
 	if err != nil {
 		return err
 	}
+	preview, err := c.Preview(ctx, m.MediaID, path)
+	if err != nil {
+		return err
+	}
+	say("   %s", previewLine(m.MediaID, path, preview))
 	var refreshes atomic.Int64
-	opts := reupload.Options{PartSize: partSize, Concurrency: 1}
+	// The guards (empty, truncated, not media) and the preview's GetMediaInfo
+	// answer are what put uses too.
+	opts := reupload.Options{PartSize: partSize, Concurrency: 1, Guards: true, Preview: preview}
 	opts.Engine.Now = clock.Now
 	refreshed := func() {
 		refreshes.Add(1)
@@ -126,6 +138,8 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 			}
 		case ossupload.EventRefresh:
 			refreshed()
+		case ossupload.EventStart:
+			say("   %s", startLine(ev))
 		}
 	}
 	_, err = c.Overwrite(cctx, m.MediaID, path, opts)
@@ -145,8 +159,17 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 			clock.Advance(step)
 		case ossupload.EventRefresh:
 			refreshed()
-		case ossupload.EventResume:
-			say("   %s", ev.Message)
+		case ossupload.EventStart:
+			say("   %s", startLine(ev))
+		}
+	}
+	// Byte progress, as put's bar shows it: bytes as they leave, resumed
+	// ones counted as done but never as speed. A line at each quarter.
+	quarter := int64(0)
+	opts.OnProgress = func(p reupload.ProgressInfo) {
+		if q := p.Sent * 4 / p.Total; q > quarter && q < 4 {
+			quarter = q
+			say("   progress: %s of %s sent (%s resumed), parts %d/%d, %d in flight", humanBytes(p.Sent), humanBytes(p.Total), humanBytes(p.Reused), p.PartsDone, p.Parts, p.InFlight)
 		}
 	}
 	res, err := c.Overwrite(ctx, m.MediaID, path, opts)
@@ -169,5 +192,14 @@ func (e *env) runDemo(ctx context.Context, size int64, ttl time.Duration) error 
 	}
 	say("5. verified: oss://%s/%s now holds the new %s byte for byte (CRC-64 %s); MediaId %s unchanged", res.Bucket, res.Object, humanBytes(res.Size), res.CRC64, res.MediaID)
 	say("   RefreshUploadMedia was called %d times in all", em.ICE.Calls("RefreshUploadMedia"))
+
+	// ICE takes the new file a while after the upload: --wait's rule.
+	start := clock.Now()
+	mi, err := c.WaitForICE(ctx, m.MediaID, preview.Media, res.Size, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	f, _ := mi.Source()
+	say("6. ICE reports the new file after %s (emulated): %s, status %s (what put --wait waits for)", clock.Now().Sub(start).Round(time.Second), humanBytes(f.FileSize), mi.Status)
 	return nil
 }
