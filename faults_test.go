@@ -200,7 +200,10 @@ func TestAbortFaults(t *testing.T) {
 		{"AbortMultipartUpload:nth=1:500:InternalError", true},
 		{"AbortMultipartUpload:nth=1:503:ServiceUnavailable", true},
 		{"AbortMultipartUpload:nth=1:reset", true},
-		{"AbortMultipartUpload:nth=1:403:SecurityTokenExpired", false},
+		// A refused credential is replaced (RefreshUploadMedia again), as
+		// in an upload: Abort runs through the engine's retry.
+		{"AbortMultipartUpload:nth=1:403:SecurityTokenExpired", true},
+		{"AbortMultipartUpload:times=2:403:InvalidSecurityToken", true},
 		{"AbortMultipartUpload:times=100:403:AccessDenied", false},
 	} {
 		t.Run(c.spec, func(t *testing.T) {

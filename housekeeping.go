@@ -53,30 +53,11 @@ func (c *Client) Abort(ctx context.Context, mediaID string) (*AbortResult, error
 		return nil, err
 	}
 	res := &AbortResult{MediaID: mediaID, Bucket: cp.Bucket, Object: cp.Key, UploadID: cp.UploadID}
-	api, err := c.ossFor(ctx, cp)
+	gone, err := ossupload.Abort(ctx, c.checkpointAuth(cp), c.engineOptions(), cp.UploadID)
 	if err != nil {
 		return nil, err
 	}
-	defer closeAPI(api)
-	// Transient failures are retried: an abort that gives up leaves parts
-	// costing storage.
-	var backoff ossupload.Backoff
-	for attempt := 1; ; attempt++ {
-		err = api.AbortMultipartUpload(ctx, cp.Key, cp.UploadID)
-		if !ossupload.Transient(err) || attempt == abortAttempts || ctx.Err() != nil {
-			break
-		}
-		if serr := c.sleep(ctx, backoff.Delay(attempt, 0.5)); serr != nil {
-			return nil, serr
-		}
-	}
-	var oe *ossupload.OSSError
-	if errors.As(err, &oe) && oe.Code == "NoSuchUpload" {
-		res.Gone, err = true, nil
-	}
-	if err != nil {
-		return nil, err
-	}
+	res.Gone = gone[0]
 	if err := h.Remove(); err != nil {
 		return nil, err
 	}
@@ -96,26 +77,42 @@ func (c *Client) Stale(age time.Duration, now time.Time) ([]*resume.Checkpoint, 
 	return out, err
 }
 
-const abortAttempts = 5
+// engineOptions are the engine settings of a housekeeping call: the
+// client's HTTP client, retry sleep and logger.
+func (c *Client) engineOptions() ossupload.Options {
+	return ossupload.Options{Sleep: c.cfg.Sleep, SDK: ossupload.SDKConfig{HTTPClient: c.cfg.HTTPClient}}
+}
+
+// checkpointAuth asks ICE RefreshUploadMedia for a credential to the object
+// a checkpoint names (the credential is scoped to the media's object); it
+// fails when the media now lives elsewhere, since the credential cannot
+// touch the checkpoint's object then.
+func (c *Client) checkpointAuth(cp *resume.Checkpoint) ossupload.Authorizer {
+	return ossupload.AuthorizerFunc(func(ctx context.Context) (ossupload.Grant, error) {
+		up, err := c.ice.RefreshUploadMedia(ctx, cp.MediaID)
+		if err != nil {
+			return ossupload.Grant{}, err
+		}
+		g := c.grant(up)
+		if t := g.Target; t.Bucket != cp.Bucket || t.Key != cp.Key {
+			return ossupload.Grant{}, fmt.Errorf("media %s now lives at oss://%s/%s but its checkpoint names oss://%s/%s; abort that upload (%s) with an account that may",
+				cp.MediaID, QuoteName(t.Bucket), QuoteName(t.Key), QuoteName(cp.Bucket), QuoteName(cp.Key), cp.UploadID)
+		}
+		if c.cfg.OSSEndpoint == "" && cp.Endpoint != "" {
+			g.Target.Endpoint = cp.Endpoint
+		}
+		return g, nil
+	})
+}
 
 // ossFor returns OSS access to the object a checkpoint names, with a fresh
 // credential from RefreshUploadMedia (scoped to the media's object).
 func (c *Client) ossFor(ctx context.Context, cp *resume.Checkpoint) (ossupload.PartAPI, error) {
-	up, err := c.ice.RefreshUploadMedia(ctx, cp.MediaID)
+	g, err := c.checkpointAuth(cp).Authorize(ctx)
 	if err != nil {
 		return nil, err
 	}
-	g := c.grant(up)
-	t := g.Target
-	if t.Bucket != cp.Bucket || t.Key != cp.Key {
-		// The credential is scoped to the media's current object; the
-		// checkpoint names an older one, which it cannot touch.
-		return nil, fmt.Errorf("media %s now lives at oss://%s/%s but its checkpoint names oss://%s/%s; abort that upload (%s) with an account that may", cp.MediaID, t.Bucket, t.Key, cp.Bucket, cp.Key, cp.UploadID)
-	}
-	if c.cfg.OSSEndpoint == "" && cp.Endpoint != "" {
-		t.Endpoint = cp.Endpoint
-	}
-	return ossupload.NewOSSAPI(t, ossupload.StaticCredentials(g.Credentials), ossupload.SDKConfig{HTTPClient: c.cfg.HTTPClient})
+	return ossupload.NewOSSAPI(g.Target, ossupload.StaticCredentials(g.Credentials), ossupload.SDKConfig{HTTPClient: c.cfg.HTTPClient})
 }
 
 // closeAPI releases an adapter's idle connections once a housekeeping call
