@@ -15,7 +15,14 @@ import (
 
 const partSize = 8 * mib // equal for every contender; also the engine's auto size up to 78 GiB
 
-var tools = []string{roleEngine, roleSDK, roleRaw}
+// tools run in every matrix row, interleaved; peers are the tools users would
+// run instead of reupload (the raw loop is the machine's ceiling, not a peer).
+var (
+	tools     = []string{roleEngine, roleSDK, roleV2, roleUtil, roleRaw}
+	peerTools = []string{roleSDK, roleV2, roleUtil}
+	// resumable tools keep a checkpoint a rerun picks up.
+	resumable = []string{roleEngine, roleSDK, roleV2, roleUtil}
+)
 
 // matrixRow is one (size, j) point with every contender's runs.
 type matrixRow struct {
@@ -59,12 +66,41 @@ type results struct {
 	Matrix   []matrixRow
 	Defaults measured // engine, zero Options, largest size
 	DefSize  int64
-	WAN      []wanRow
-	WANSize  int64
-	Resume   []resumeRow
-	Refresh  refreshRow
-	Profiles map[string]string // role → pprof -top text
-	Analysis string            `json:"-"` // ANALYSIS.md next to the report, hand-written from the profiles
+	// AtDefaults is every tool at its own defaults (no part size, no
+	// parallelism given), at DefRowSize on loopback and WANSize on the WAN.
+	AtDefaults  matrixRow
+	WANDefaults matrixRow
+	Slow        []slowRow
+	SlowSize    int64
+	Batch       []batchRow
+	WAN         []wanRow
+	WANSize     int64
+	Resume      []resumeRow
+	Refresh     refreshRow
+	Profiles    map[string]string // role → pprof -top text
+	Analysis    string            `json:"-"` // ANALYSIS.md next to the report, hand-written from the profiles
+}
+
+// row runs every tool of tools at one (size, j, part size) point, interleaved
+// so that drift hits every contender alike. j and part 0 mean each tool's
+// own defaults.
+func (b *bench) row(ctx context.Context, e *env, path string, size int64, j int, part int64, tools []string) (matrixRow, error) {
+	return b.rowReps(ctx, e, path, size, j, part, tools, b.reps(size))
+}
+
+func (b *bench) rowReps(ctx context.Context, e *env, path string, size int64, j int, part int64, tools []string, reps int) (matrixRow, error) {
+	row := matrixRow{Size: size, Jobs: j, Runs: map[string][]measured{}}
+	for rep := range reps {
+		for _, tool := range tools {
+			b.logf("%s %s %s j=%d rep %d", e.name, tool, sizeName(size), j, rep+1)
+			m, err := b.spawn(ctx, e, childArgs{Role: tool, File: path, Size: size, PartSize: part, Jobs: j}, 0)
+			if err != nil {
+				return row, err
+			}
+			row.Runs[tool] = append(row.Runs[tool], m)
+		}
+	}
+	return row, nil
 }
 
 func (b *bench) reps(size int64) int {
@@ -84,6 +120,9 @@ func (b *bench) reps(size int64) int {
 
 func (b *bench) all(ctx context.Context) ([]byte, error) {
 	res := &results{Quick: b.cfg.quick, Started: time.Now(), Profiles: map[string]string{}, Analysis: readAnalysis(b.cfg.out)}
+	if err := b.buildPeers(ctx); err != nil {
+		return nil, err
+	}
 	sizes, jobs := []int64{64 * mib, gib, 8 * gib}, []int{1, 4, 16}
 	wanSize, wanJobs := int64(256*mib), []int{1, 2, 4, 8, 16}
 	resumeSize, refreshSize, refreshReps := int64(gib), int64(gib), 3
@@ -102,18 +141,29 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 		for _, j := range jobs {
-			row := matrixRow{Size: size, Jobs: j, Runs: map[string][]measured{}}
-			for rep := range b.reps(size) {
-				for _, tool := range tools { // interleaved, so drift hits every contender alike
-					b.logf("%s %d MiB j=%d rep %d", tool, size/mib, j, rep+1)
-					m, err := b.spawn(ctx, b.lan, childArgs{Role: tool, File: path, Size: size, PartSize: partSize, Jobs: j}, 0)
-					if err != nil {
-						return nil, err
-					}
-					row.Runs[tool] = append(row.Runs[tool], m)
-				}
+			row, err := b.row(ctx, b.lan, path, size, j, partSize, tools)
+			if err != nil {
+				return nil, err
 			}
 			res.Matrix = append(res.Matrix, row)
+		}
+	}
+	// Every tool at its own defaults: what a user who sets nothing gets.
+	if b.want("defaults") {
+		size := min(int64(gib), sizes[len(sizes)-1])
+		path, err := b.file(size)
+		if err != nil {
+			return nil, err
+		}
+		if res.AtDefaults, err = b.row(ctx, b.lan, path, size, 0, 0, resumable); err != nil {
+			return nil, err
+		}
+		if path, err = b.file(wanSize); err != nil {
+			return nil, err
+		}
+		// One run each: the WAN's latency jitter averages over many requests.
+		if res.WANDefaults, err = b.rowReps(ctx, b.wan, path, wanSize, 0, 0, resumable, 1); err != nil {
+			return nil, err
 		}
 	}
 
@@ -132,7 +182,7 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 	}
-	for _, tool := range []string{roleEngine, roleSDK} {
+	for _, tool := range resumable {
 		if !b.want("resume") {
 			break
 		}
@@ -161,7 +211,7 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 	return report(res), nil
 }
 
-const defaultCases = "matrix,wan,resume,refresh"
+const defaultCases = "matrix,defaults,wan,resume,slow,batch,refresh"
 
 func (b *bench) want(c string) bool {
 	for _, x := range strings.Split(b.cfg.cases, ",") {
@@ -337,4 +387,35 @@ func resultsName(quick bool) string {
 		return "results-quick.json"
 	}
 	return "results-full.json"
+}
+
+// slowRow is one engine setting on a slow link.
+type slowRow struct {
+	Link      string // "2 MiB/s total" or "WAN"
+	Label     string
+	Jobs      int // 0 = auto
+	Run       measured
+	Kills     []killSample
+	MeanLost  float64 // bytes, over Kills
+	FirstPart float64 // seconds, from Run
+}
+
+// killSample is one kill -9 at a random moment.
+type killSample struct {
+	At       float64 // seconds after start
+	Received int64   // part bytes the server read before the kill
+	Kept     int64   // bytes of the parts OSS lists afterwards
+}
+
+// batchRow is one `reupload batch` (or ossutil loop) run over many media.
+type batchRow struct {
+	Tool      string
+	Media     int
+	Size      int64
+	APIQPS    float64
+	Files     int
+	Run       measured
+	MediaPerS float64
+	ICECalls  map[string]int
+	Ceiling   float64 // media/s the QPS allows
 }

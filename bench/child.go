@@ -6,118 +6,41 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/aliyun/aliyun-oss-go-sdk/oss"
 
+	"github.com/reupload/reupload/bench/internal/proto"
 	"github.com/reupload/reupload/ossupload"
 	"github.com/reupload/reupload/resume"
 )
 
 // Roles a child process can play.
 const (
-	roleEngine = "engine" // ossupload.Upload
-	roleSDK    = "sdk"    // oss.Bucket.UploadFile with Routines and Checkpoint
-	roleRaw    = "raw"    // bare parallel PUT loop over pre-signed requests
+	roleEngine = "engine"  // ossupload.Upload
+	roleSDK    = "sdk"     // oss.Bucket.UploadFile with Routines and Checkpoint
+	roleRaw    = "raw"     // bare parallel PUT loop over pre-signed requests
+	roleV2     = "sdkv2"   // the SDK v2 Uploader, in the peers binary (bench/peers)
+	roleUtil   = "ossutil" // ossutil v1.7.19 cp, run by the parent itself
 )
 
 // region is the osstest default; the engine and the SDK both sign V4 with it.
-const region = "cn-shanghai"
+const region = proto.Region
 
-// childArgs is what the parent tells a child to do.
-type childArgs struct {
-	Role       string
-	Issuer     string        // token issuer URL (parent process)
-	Endpoint   string        // osstest URL
-	Bucket     string        // bucket name
-	Key        string        // object key; the STS token is scoped to it
-	File       string        // source file (engine, sdk)
-	Size       int64         // object size (raw: no file)
-	PartSize   int64         // 0: engine auto
-	Jobs       int           // parallel parts; 0: engine default
-	TTL        time.Duration // STS lifetime of each token issued
-	StateDir   string        // engine: resume.Store dir; sdk: checkpoint dir; "" for none (engine) / a temp dir (sdk)
-	CPUProfile string        // write a CPU profile here
-	Events     bool          // engine: print events (kind, part, OSS code; never credentials) to stderr
-}
+type (
+	childArgs   = proto.Args
+	childReport = proto.Report
+	token       = proto.Token
+)
 
-func (a childArgs) flags() []string {
-	return []string{
-		"-role", a.Role, "-issuer", a.Issuer, "-endpoint", a.Endpoint, "-bucket", a.Bucket, "-key", a.Key,
-		"-file", a.File, "-size", strconv.FormatInt(a.Size, 10), "-part", strconv.FormatInt(a.PartSize, 10),
-		"-j", strconv.Itoa(a.Jobs), "-ttl", a.TTL.String(), "-state", a.StateDir, "-cpuprofile", a.CPUProfile,
-		"-events=" + strconv.FormatBool(a.Events),
-	}
-}
-
-func (a *childArgs) register(fs *flag.FlagSet) {
-	fs.StringVar(&a.Role, "role", "", "internal: run one client (engine, sdk, raw) and print a JSON report")
-	fs.StringVar(&a.Issuer, "issuer", "", "internal: token issuer URL")
-	fs.StringVar(&a.Endpoint, "endpoint", "", "internal: OSS endpoint")
-	fs.StringVar(&a.Bucket, "bucket", "", "internal: bucket")
-	fs.StringVar(&a.Key, "key", "", "internal: object key")
-	fs.StringVar(&a.File, "file", "", "internal: source file")
-	fs.Int64Var(&a.Size, "size", 0, "internal: object size")
-	fs.Int64Var(&a.PartSize, "part", 0, "internal: part size (0 = auto)")
-	fs.IntVar(&a.Jobs, "j", 0, "internal: parallel parts (0 = default)")
-	fs.DurationVar(&a.TTL, "ttl", time.Hour, "internal: STS token lifetime")
-	fs.StringVar(&a.StateDir, "state", "", "internal: checkpoint directory")
-	fs.StringVar(&a.CPUProfile, "cpuprofile", "", "internal: CPU profile path")
-	fs.BoolVar(&a.Events, "events", false, "engine children print their events (refreshes, retries) to stderr")
-}
-
-// childReport is the one JSON line a child prints on stdout.
-type childReport struct {
-	Seconds     float64 `json:"seconds"`      // the upload alone, from the child's clock
-	BytesSent   int64   `json:"bytes_sent"`   // engine: part bytes sent by this run
-	Refreshes   int     `json:"refreshes"`    // engine: credentials fetched after the first
-	Retries     int     `json:"retries"`      // engine
-	PartsReused int     `json:"parts_reused"` // engine: parts a previous run left on OSS
-	Mallocs     uint64  `json:"mallocs"`      // runtime.MemStats.Mallocs at the end
-	TotalAlloc  uint64  `json:"total_alloc"`  // bytes
-	Err         string  `json:"err,omitempty"`
-}
-
-// token is what the issuer hands out. Its JSON travels only over loopback
-// between the parent and its children and is never printed.
-type token struct {
-	AccessKeyID     string    `json:"ak"`
-	AccessKeySecret string    `json:"sk"`
-	SecurityToken   string    `json:"token"`
-	Expires         time.Time `json:"expires"`
-}
-
-func fetchToken(ctx context.Context, issuer, key string, ttl time.Duration) (token, error) {
-	u := issuer + "?key=" + url.QueryEscape(key) + "&ttl=" + url.QueryEscape(ttl.String())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return token{}, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return token{}, fmt.Errorf("token issuer: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return token{}, fmt.Errorf("token issuer: HTTP %d", resp.StatusCode)
-	}
-	var t token
-	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil {
-		return token{}, fmt.Errorf("token issuer: %w", err)
-	}
-	return t, nil
-}
+var fetchToken = proto.FetchToken
 
 // runChild plays one role and prints its report. The exit code is 0 even when
 // the upload fails: the report's Err says why, and the parent decides.
@@ -258,7 +181,17 @@ func runSDK(ctx context.Context, a childArgs) (childReport, error) {
 	}
 	cp := filepath.Join(dir, "sdk-"+a.Key+".cp")
 	start := time.Now()
-	err = b.UploadFile(a.Key, a.File, a.PartSize, oss.Routines(a.Jobs), oss.Checkpoint(true, cp))
+	// UploadFile has no default part size; at "defaults" the bench gives it
+	// 8 MiB (the engine's auto size up to 78 GiB) and leaves Routines at the
+	// SDK's 1.
+	part, opts := a.PartSize, []oss.Option{oss.Checkpoint(true, cp)}
+	if part <= 0 {
+		part = 8 * mib
+	}
+	if a.Jobs > 0 {
+		opts = append(opts, oss.Routines(a.Jobs))
+	}
+	err = b.UploadFile(a.Key, a.File, part, opts...)
 	return childReport{Seconds: time.Since(start).Seconds()}, err
 }
 

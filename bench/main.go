@@ -10,12 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -42,13 +42,15 @@ type config struct {
 	render  string
 	events  bool
 	cases   string
+	// peersSrc is the nested module with the SDK v2 child (bench/peers).
+	peersSrc string
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var ca childArgs
-	ca.register(fs)
+	ca.Register(fs)
 	var cfg config
 	fs.BoolVar(&cfg.quick, "quick", false, "a small subset (64 MiB at j=4, a short WAN case), under a minute")
 	fs.StringVar(&cfg.out, "out", "bench/RESULTS.md", "where to write the report")
@@ -56,6 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.reps, "reps", 0, "runs per case, median reported; 0 means 11 for files up to 64 MiB, 5 up to 1 GiB and 1 above")
 	fs.BoolVar(&cfg.profile, "profile", true, "CPU-profile one engine and one SDK run and put the top functions in the report")
 	fs.StringVar(&cfg.cases, "cases", defaultCases, "which parts to run (comma-separated); the report leaves the others empty")
+	fs.StringVar(&cfg.peersSrc, "peers", "bench/peers", "the SDK v2 child's module, built to -work/peers")
 	fs.StringVar(&cfg.render, "render", "", "only re-render the report from this results.json (saved by every run in -work)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -100,8 +103,9 @@ type env struct {
 	issuer string
 }
 
-func newEnv(name string, o osstest.Options) (*env, error) {
+func newEnv(name string, o osstest.Options, sp *spans) (*env, error) {
 	o.Storage = osstest.NewDiscardStorage()
+	o.Logger = slog.New(sp)
 	srv, err := osstest.NewServer(o)
 	if err != nil {
 		return nil, err
@@ -143,6 +147,9 @@ type bench struct {
 	wan    *env
 	seq    int
 	files  map[int64]string
+	spans  *spans
+	// Built by buildPeers: ossutil and the SDK v2 child.
+	ossutil, peers string
 }
 
 func newBench(cfg config, stderr io.Writer) (*bench, error) {
@@ -153,13 +160,16 @@ func newBench(cfg config, stderr io.Writer) (*bench, error) {
 	if err := os.MkdirAll(cfg.work, 0o755); err != nil {
 		return nil, err
 	}
-	b := &bench{cfg: cfg, exe: exe, stderr: stderr, files: map[int64]string{}}
-	if b.lan, err = newEnv("loopback", osstest.Options{}); err != nil {
+	if cfg.peersSrc, err = filepath.Abs(cfg.peersSrc); err != nil {
+		return nil, err
+	}
+	b := &bench{cfg: cfg, exe: exe, stderr: stderr, files: map[int64]string{}, spans: newSpans()}
+	if b.lan, err = newEnv("loopback", osstest.Options{}, b.spans); err != nil {
 		return nil, err
 	}
 	b.wan, err = newEnv("wan", osstest.Options{
 		Latency: 30 * time.Millisecond, LatencyJitter: 50 * time.Millisecond, ConnBandwidth: wanConnBandwidth,
-	})
+	}, b.spans)
 	if err != nil {
 		b.lan.close()
 		return nil, err
@@ -241,6 +251,12 @@ type measured struct {
 	Received int64          // UploadPart body bytes the server read during the run
 	Errors   map[string]int // OSS error codes the server answered during the run
 	Killed   bool
+	// Seconds (childReport) is replaced by the server's view when it has
+	// one: first request for the key to the last answer. ChildSeconds keeps
+	// what the child measured (0 for ossutil, which reports nothing).
+	ChildSeconds float64
+	FirstPart    float64        // seconds from process start to the first part (or PutObject) confirmed; 0 if none
+	Requests     map[string]int // requests the server counted during the run, by operation
 }
 
 // spawn runs one child against e. With killAt > 0 the child is killed with
@@ -254,10 +270,18 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, killAt int64) (m
 	if a.TTL == 0 {
 		a.TTL = time.Hour
 	}
+	cmd, cleanup, err := b.command(ctx, e, a)
+	if err != nil {
+		return measured{}, err
+	}
+	defer cleanup()
+	b.spans.reset(a.Key)
 	before := e.srv.Stats()
 	var out bytes.Buffer
-	cmd := exec.CommandContext(ctx, b.exe, a.flags()...)
 	cmd.Stdout, cmd.Stderr = &out, b.stderr
+	if a.Role == roleUtil {
+		cmd.Stdout = io.Discard // its progress lines; it prints no report
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return measured{}, err
@@ -294,6 +318,12 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, killAt int64) (m
 	m.Wall = time.Since(start).Seconds()
 	after := e.srv.Stats()
 	m.Received = after.PartBytesReceived - before.PartBytesReceived
+	m.Requests = map[string]int{}
+	for k, v := range after.Requests {
+		if d := v - before.Requests[k]; d > 0 {
+			m.Requests[k] = d
+		}
+	}
 	m.Errors = map[string]int{}
 	for k, v := range after.Errors {
 		if d := v - before.Errors[k]; d > 0 {
@@ -309,10 +339,30 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, killAt int64) (m
 			return m, fmt.Errorf("child %s: bad report %q: %w", a.Role, line, err)
 		}
 	}
+	m.ChildSeconds = m.Seconds
+	if sp, ok := b.spans.get(a.Key); ok {
+		m.Seconds = sp.last.Sub(sp.first).Seconds()
+		if !sp.firstPart.IsZero() {
+			m.FirstPart = sp.firstPart.Sub(start).Seconds()
+		}
+	}
 	if m.Err != "" && !m.Killed {
 		return m, fmt.Errorf("child %s: %s", a.Role, m.Err)
 	}
 	return m, nil
+}
+
+// jsonField returns the string field name of a JSON object.
+func jsonField(b []byte, name string) (string, error) {
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return "", err
+	}
+	v, _ := m[name].(string)
+	if v == "" {
+		return "", fmt.Errorf("no %s in %.200s", name, b)
+	}
+	return v, nil
 }
 
 func tvSeconds(tv syscall.Timeval) float64 { return float64(tv.Sec) + float64(tv.Usec)/1e6 }
