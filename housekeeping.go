@@ -145,3 +145,144 @@ func (c *Client) Confirmed(ctx context.Context, cp *resume.Checkpoint) (parts in
 	}
 	return len(listed), bytes, false, nil
 }
+
+// OSSUpload is one unfinished multipart upload that OSS holds for a
+// media's object, whether or not a checkpoint in the state directory
+// knows it (one whose checkpoint was lost, or written on another machine).
+type OSSUpload struct {
+	MediaID   string    `json:"media_id"`
+	Bucket    string    `json:"bucket"`
+	Object    string    `json:"object"`
+	UploadID  string    `json:"upload_id"`
+	Initiated time.Time `json:"initiated"`
+	// Checkpoint is true when the state directory's checkpoint for the
+	// media names this upload (a later run resumes it).
+	Checkpoint bool `json:"checkpoint"`
+}
+
+// PermissionError means the caller's own credential may not make an OSS
+// call that housekeeping needs (OSS answered 403 AccessDenied, or there is
+// no caller credential to sign with). Action is the RAM action to grant.
+type PermissionError struct {
+	Action string // e.g. "oss:ListMultipartUploads"
+	Bucket string
+	Err    error
+}
+
+func (e *PermissionError) Error() string {
+	return fmt.Sprintf("your credential lacks the RAM permission %s on bucket %s (the upload credential ICE hands out covers one object and cannot list): grant it to run this, or see 'reupload status' for the uploads your checkpoints name",
+		e.Action, QuoteName(e.Bucket))
+}
+
+func (e *PermissionError) Unwrap() error { return e.Err }
+
+// callerCredentials is implemented by *refresh.Client.
+type callerCredentials interface {
+	CallerCredential() (refresh.Credential, error)
+}
+
+// OSSUploads lists the unfinished multipart uploads OSS holds for
+// mediaID's object (ListMultipartUploads with the object as prefix). The
+// upload credential cannot list a bucket, so this signs with the caller's
+// own credential, against the bucket and endpoint RefreshUploadMedia names;
+// without oss:ListMultipartUploads on the bucket it fails with a
+// *PermissionError.
+func (c *Client) OSSUploads(ctx context.Context, mediaID string) ([]OSSUpload, error) {
+	if err := refresh.ValidateMediaID(mediaID); err != nil {
+		return nil, &InputError{Field: "MediaId", Err: err}
+	}
+	cps, _ := c.store.List() // an unreadable checkpoint names no upload
+	var cp *resume.Checkpoint
+	for _, p := range cps {
+		if p.MediaID == mediaID {
+			cp = p
+		}
+	}
+	return c.ossUploads(ctx, mediaID, cp)
+}
+
+// ossUploads is OSSUploads with the media's checkpoint, if any.
+func (c *Client) ossUploads(ctx context.Context, mediaID string, cp *resume.Checkpoint) ([]OSSUpload, error) {
+	up, err := c.ice.RefreshUploadMedia(ctx, mediaID)
+	if err != nil {
+		return nil, err
+	}
+	t := c.grant(up).Target
+	const action = "oss:ListMultipartUploads"
+	cc, ok := c.ice.(callerCredentials)
+	if !ok {
+		return nil, &PermissionError{Action: action, Bucket: t.Bucket, Err: errors.New("the ICE client has no caller credential to sign OSS requests with")}
+	}
+	auth := ossupload.AuthorizerFunc(func(ctx context.Context) (ossupload.Grant, error) {
+		cred, err := cc.CallerCredential()
+		if err != nil {
+			return ossupload.Grant{}, err
+		}
+		return ossupload.Grant{Target: t, Credentials: ossupload.Credentials{AccessKeyID: cred.AccessKeyID,
+			AccessKeySecret: cred.AccessKeySecret.Reveal(), SecurityToken: cred.SecurityToken.Reveal()}}, nil
+	})
+	listed, err := ossupload.ListUploads(ctx, auth, c.engineOptions())
+	var oe *ossupload.OSSError
+	if errors.As(err, &oe) && oe.Code == "AccessDenied" {
+		return nil, &PermissionError{Action: action, Bucket: t.Bucket, Err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	known := ""
+	if cp != nil && cp.Bucket == t.Bucket && cp.Key == t.Key {
+		known = cp.UploadID
+	}
+	out := make([]OSSUpload, len(listed))
+	for i, u := range listed {
+		out[i] = OSSUpload{MediaID: mediaID, Bucket: t.Bucket, Object: u.Key, UploadID: u.UploadID, Initiated: u.Initiated,
+			Checkpoint: u.UploadID == known}
+	}
+	return out, nil
+}
+
+// AbortOSSUploads aborts every unfinished multipart upload OSS holds for
+// mediaID's object, checkpoint or not, so that their parts stop costing
+// storage, and removes the media's checkpoint when it named one of them.
+// It lists them as OSSUploads does (the caller's credential needs
+// oss:ListMultipartUploads) and aborts them with the upload credential,
+// under the media's lock (a running upload makes it fail with
+// *resume.LockedError). It returns what it aborted, also on error.
+func (c *Client) AbortOSSUploads(ctx context.Context, mediaID string) ([]*AbortResult, error) {
+	if err := refresh.ValidateMediaID(mediaID); err != nil {
+		return nil, &InputError{Field: "MediaId", Err: err}
+	}
+	h, err := c.store.Lock(mediaID)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	cp, _ := h.Load() // none, or unreadable: it names no upload
+	ups, err := c.ossUploads(ctx, mediaID, cp)
+	if err != nil || len(ups) == 0 {
+		return nil, err
+	}
+	ids := make([]string, len(ups))
+	for i, u := range ups {
+		ids[i] = u.UploadID
+	}
+	auth := ossupload.AuthorizerFunc(func(ctx context.Context) (ossupload.Grant, error) {
+		up, err := c.ice.RefreshUploadMedia(ctx, mediaID)
+		if err != nil {
+			return ossupload.Grant{}, err
+		}
+		return c.grant(up), nil
+	})
+	gone, err := ossupload.Abort(ctx, auth, c.engineOptions(), ids...)
+	var out []*AbortResult
+	removeCP := false
+	for i, g := range gone {
+		u := ups[i]
+		out = append(out, &AbortResult{MediaID: mediaID, Bucket: u.Bucket, Object: u.Object, UploadID: u.UploadID, Gone: g})
+		removeCP = removeCP || u.Checkpoint
+	}
+	if removeCP {
+		err = errors.Join(err, h.Remove())
+	}
+	return out, err
+}

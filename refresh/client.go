@@ -206,6 +206,23 @@ func (c *checkedCredential) GetCredential() (*credentials.CredentialModel, error
 	return m, nil
 }
 
+// CallerCredential returns the caller's own credential (Config.Credential,
+// the profile or the default chain), for calls that the upload credential
+// RefreshUploadMedia hands out cannot make, such as listing a bucket's
+// multipart uploads. Its secrets join Secrets first. A provider failure
+// (no credentials configured) is an *APIError of KindCredentials, as from
+// any call; a provider that yields only a bearer token has no AccessKey
+// to sign OSS requests with, and fails the same way.
+func (c *Client) CallerCredential() (Credential, error) {
+	m, err := c.cred.GetCredential()
+	if err != nil {
+		return Credential{}, fromSDK(c.secrets, "GetCredential", "", err)
+	}
+	return Credential{AccessKeyID: dara.StringValue(m.AccessKeyId),
+		AccessKeySecret: Secret(dara.StringValue(m.AccessKeySecret)),
+		SecurityToken:   Secret(dara.StringValue(m.SecurityToken))}, nil
+}
+
 // ValidateMediaID is a cheap local check before any call: a MediaId is 32
 // ASCII letters or digits (ICE issues 32 lowercase hex digits).
 func ValidateMediaID(id string) error {

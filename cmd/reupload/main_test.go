@@ -110,6 +110,10 @@ func scriptParams(dir string, media int) testscript.Params {
 			if conf, err := os.ReadFile(filepath.Join(env.WorkDir, ".emulator")); err == nil {
 				for _, line := range strings.Fields(string(conf)) {
 					k, v, _ := strings.Cut(line, "=")
+					if k == "deny" { // an action the second key may not make ($DENIED_*)
+						cfg.Deny = append(cfg.Deny, v)
+						continue
+					}
 					d, err := time.ParseDuration(v)
 					if err != nil {
 						return fmt.Errorf(".emulator: %s: %v", line, err)
@@ -140,6 +144,9 @@ func scriptParams(dir string, media int) testscript.Params {
 			}
 			env.Setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", info.AccessKeyID)
 			env.Setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", info.AccessKeySecret)
+			env.Setenv("DENIED_ID", info.DeniedAccessKeyID)
+			env.Setenv("DENIED_SECRET", info.DeniedAccessKeySecret)
+			env.Setenv("DENIED_TOKEN", info.DeniedSecurityToken)
 			env.Setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
 			env.Setenv("ALIBABA_CLOUD_CLI_PROFILE_DISABLED", "true")
 			env.Setenv("ALIBABA_CLOUD_CONFIG_FILE", filepath.Join(env.WorkDir, "no-aliyun-config.json"))

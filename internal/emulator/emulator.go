@@ -37,7 +37,12 @@ type Config struct {
 	// the old source with Status Uploading; 0 means the new one shows at once.
 	MediaLag time.Duration
 	// Deny, when set, adds a second caller key (Info.DeniedAccessKeyID)
-	// that ICE refuses with 403 Forbidden.RAM for these actions.
+	// that ICE refuses with 403 Forbidden.RAM for these ICE actions, or,
+	// when they are OSS RAM actions ("oss:ListMultipartUploads"), that OSS
+	// refuses with 403 AccessDenied for them. A caller denied OSS actions
+	// is an STS caller (Info.DeniedSecurityToken), the only kind of key
+	// osstest limits by policy, allowed every ICE action and every other
+	// OSS action on Bucket; ICE and OSS actions cannot be mixed.
 	Deny   []string
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -62,6 +67,7 @@ type Info struct {
 	// absent without --deny.
 	DeniedAccessKeyID     string   `json:"denied_access_key_id,omitempty"`
 	DeniedAccessKeySecret string   `json:"denied_access_key_secret,omitempty"`
+	DeniedSecurityToken   string   `json:"denied_security_token,omitempty"` // only when OSS actions are denied
 	DeniedActions         []string `json:"denied_actions,omitempty"`
 	Media                 []Media  `json:"media"`
 }
@@ -99,6 +105,9 @@ func (e *Emulator) IssuedSecrets() []string {
 	if e.info.DeniedAccessKeySecret != "" {
 		out = append(out, e.info.DeniedAccessKeySecret)
 	}
+	if e.info.DeniedSecurityToken != "" {
+		out = append(out, e.info.DeniedSecurityToken)
+	}
 	e.issued.mu.Unlock()
 	return append(out, e.ICE.IssuedUploadAuths()...)
 }
@@ -121,6 +130,15 @@ func (e *Emulator) AddFault(spec string) error {
 	e.OSS.AddFault(f)
 	return nil
 }
+
+// ossActions are the OSS RAM actions Config.Deny may name (osstest's
+// TokenPolicy knows them).
+var ossActions = []string{"oss:PutObject", "oss:GetObject", "oss:DeleteObject", "oss:ListParts",
+	"oss:AbortMultipartUpload", "oss:ListMultipartUploads"}
+
+// deniedTTL is the lifetime of the STS caller Deny makes for OSS actions:
+// longer than any emulator runs.
+const deniedTTL = 10 * 365 * 24 * time.Hour
 
 // Bucket is the bucket seeded media live in.
 const Bucket = "outin-emulator"
@@ -155,11 +173,21 @@ func Start(cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start OSS emulator: %w", err)
 	}
+	var denyOSS, denyICE []string
 	for _, a := range cfg.Deny {
-		if !slices.Contains(icetest.Actions, strings.TrimPrefix(a, "ice:")) {
+		switch {
+		case slices.Contains(icetest.Actions, strings.TrimPrefix(a, "ice:")):
+			denyICE = append(denyICE, a)
+		case slices.Contains(ossActions, a):
+			denyOSS = append(denyOSS, a)
+		default:
 			oss.Close()
-			return nil, fmt.Errorf("--deny %q: want one of %s", a, strings.Join(icetest.Actions, ", "))
+			return nil, fmt.Errorf("--deny %q: want one of %s, %s", a, strings.Join(icetest.Actions, ", "), strings.Join(ossActions, ", "))
 		}
+	}
+	if len(denyOSS) > 0 && len(denyICE) > 0 {
+		oss.Close()
+		return nil, fmt.Errorf("--deny: give ICE actions (%s) or OSS actions (%s), not both", strings.Join(denyICE, ", "), strings.Join(denyOSS, ", "))
 	}
 	issued := &recorder{TokenIssuer: oss}
 	ice, err := icetest.NewServer(icetest.Options{
@@ -180,13 +208,30 @@ func Start(cfg Config) (*Emulator, error) {
 	}
 	e.info = Info{ICEEndpoint: ice.URL(), OSSEndpoint: oss.URL(), Region: cfg.Region,
 		AccessKeyID: "LTEMU" + randHex(8), AccessKeySecret: randHex(16)}
+	// The caller's key is an account key on both: as with a real account,
+	// the one key signs ICE calls and, for housekeeping that the upload
+	// credential cannot do (ListMultipartUploads), OSS requests.
 	ice.AddAccessKey(e.info.AccessKeyID, e.info.AccessKeySecret)
-	if len(cfg.Deny) > 0 {
+	oss.AddAccessKey(e.info.AccessKeyID, e.info.AccessKeySecret)
+	switch {
+	case len(denyICE) > 0:
 		e.info.DeniedAccessKeyID, e.info.DeniedAccessKeySecret = "LTEMU"+randHex(8), randHex(16)
-		for _, a := range cfg.Deny {
+		for _, a := range denyICE {
 			e.info.DeniedActions = append(e.info.DeniedActions, strings.TrimPrefix(a, "ice:"))
 		}
-		ice.AddAccessKeyDeny(e.info.DeniedAccessKeyID, e.info.DeniedAccessKeySecret, cfg.Deny...)
+		ice.AddAccessKeyDeny(e.info.DeniedAccessKeyID, e.info.DeniedAccessKeySecret, denyICE...)
+		oss.AddAccessKey(e.info.DeniedAccessKeyID, e.info.DeniedAccessKeySecret)
+	case len(denyOSS) > 0:
+		var allowed []string
+		for _, a := range ossActions {
+			if !slices.Contains(denyOSS, a) {
+				allowed = append(allowed, a)
+			}
+		}
+		id, secret, token, exp := oss.IssueTokenPolicy(osstest.TokenPolicy{Bucket: Bucket, Object: "*", Actions: allowed}, deniedTTL)
+		ice.AddSTS(id, secret, token, exp)
+		e.info.DeniedAccessKeyID, e.info.DeniedAccessKeySecret, e.info.DeniedSecurityToken = id, secret, token
+		e.info.DeniedActions = denyOSS
 	}
 	oss.CreateBucket(Bucket)
 	n := cfg.Media
