@@ -464,8 +464,12 @@ func (s *HTTPSource) stalled() error {
 
 func statusError(name string, resp *http.Response) error {
 	e := &HTTPSourceError{URL: name, Status: resp.StatusCode, Reason: "want 206 Partial Content"}
-	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+	switch {
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		return &transientError{e}
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		// Most often a presigned URL that expired while the upload ran.
+		e.Reason = "access refused (an expired presigned URL?); run again with a fresh URL: the upload resumes"
 	}
 	return e
 }
