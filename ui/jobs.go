@@ -91,13 +91,15 @@ var errBusy = errors.New("this media is already being replaced")
 // errStopping: the server is shutting down.
 var errStopping = errors.New("reupload ui is stopping")
 
-// start queues a replacement of mediaID by path. A paused or failed job of
-// the same media is reused (its row continues), so Resume keeps one row.
-func (js *jobs) start(mediaID, title, display, path string, before *refresh.MediaInfo, cleanup func()) (*Job, error) {
+// start queues a replacement of mediaID by path and returns a copy of its
+// job, taken under the lock: the job's goroutine updates it at once. A
+// paused or failed job of the same media is reused (its row continues), so
+// Resume keeps one row.
+func (js *jobs) start(mediaID, title, display, path string, before *refresh.MediaInfo, cleanup func()) (Job, error) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	if js.stopped {
-		return nil, errStopping
+		return Job{}, errStopping
 	}
 	var j *Job
 	for _, o := range js.order {
@@ -105,7 +107,7 @@ func (js *jobs) start(mediaID, title, display, path string, before *refresh.Medi
 			continue
 		}
 		if o.active() {
-			return nil, errBusy
+			return Job{}, errBusy
 		}
 		if (o.State == StatePaused || o.State == StateFailed) && o.path == path {
 			j = o
@@ -122,7 +124,7 @@ func (js *jobs) start(mediaID, title, display, path string, before *refresh.Medi
 	js.changedLocked(j)
 	js.wg.Add(1)
 	go js.run(j, j.stop)
-	return j, nil
+	return *j, nil
 }
 
 func (js *jobs) run(j *Job, stop chan struct{}) {
