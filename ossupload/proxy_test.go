@@ -47,24 +47,31 @@ func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	w.WriteHeader(http.StatusOK)
-	down, _, err := http.NewResponseController(w).Hijack()
+	// Hijack first and answer by hand: the client may send its TLS hello
+	// right behind the CONNECT, so bytes already buffered by the server
+	// (brw.Reader) must reach the upstream first, not be dropped.
+	down, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		up.Close()
+		return
+	}
+	if _, err := down.Write([]byte("HTTP/1.1 200 Connection established\r\n\r\n")); err != nil {
+		up.Close()
+		down.Close()
 		return
 	}
 	p.mu.Lock()
 	p.conns = append(p.conns, up, down)
 	p.mu.Unlock()
-	pipe := func(dst, src net.Conn) {
+	pipe := func(dst net.Conn, src io.Reader, srcConn net.Conn) {
 		defer p.wg.Done()
 		io.Copy(dst, src)
 		dst.Close()
-		src.Close()
+		srcConn.Close()
 	}
 	p.wg.Add(2)
-	go pipe(up, down)
-	go pipe(down, up)
+	go pipe(up, io.MultiReader(io.LimitReader(brw.Reader, int64(brw.Reader.Buffered())), down), down)
+	go pipe(down, up, up)
 }
 
 func (p *connectProxy) close() {
