@@ -3,6 +3,7 @@ package reupload
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -52,8 +53,14 @@ type BatchOptions struct {
 	// a media ICE does not confirm in time is StatusUnconfirmed.
 	Wait        bool
 	WaitTimeout time.Duration
-	// DryRun uploads nothing: it checks that each media exists
-	// (GetMediaInfo) and each source is a readable regular file.
+	// DryRun uploads nothing: it makes every check a real run makes before
+	// it sends anything, failing each media the same way: the source is
+	// opened (an http(s) source probed), the media looked up in ICE
+	// (GetMediaInfo, also without Guards), sizes and part size checked,
+	// the guards applied (Options.Guards: what they would refuse is a
+	// failed media with the GuardError's message), and the media's lock
+	// taken and released. A media a rerun would skip is StatusSkipped
+	// (its done marker matches; a real run also compares with OSS).
 	DryRun bool
 	// Options applies to every media (part size, MD5, rate limit, engine
 	// overrides). Its Progress and OnEvent are shared by all media and
@@ -161,7 +168,7 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 			}
 			var r ItemResult
 			if opts.DryRun {
-				r = bc.checkItem(ctx, it, opts.Force)
+				r = bc.checkItem(ctx, it, eo, opts)
 			} else {
 				r = bc.runItem(ctx, it, eo, opts)
 			}
@@ -289,23 +296,75 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, bo BatchOpt
 		Seconds: time.Since(start).Seconds(), UploadID: res.UploadID, Resumed: res.Resumed, Result: res}
 }
 
-// checkItem is the dry run of one media.
-func (c *Client) checkItem(ctx context.Context, it Item, force bool) ItemResult {
+// LoadManifest reads the manifest at path ("-" reads stdin), keeps shard k
+// of n (see Shard; n <= 1 keeps every line) and checks, in one pass, every
+// line as ParseManifest does and the local sources of the lines kept as
+// CheckSources does. An invalid manifest is a *BatchError with Invalid set
+// whose *ManifestError (Name path) lists every problem at once, bad lines
+// and missing sources together, so that one edit fixes them all rather
+// than one run finding the syntax and the next the sources. Batch runs and
+// dry runs both start from it, so they refuse the same manifests.
+func LoadManifest(path string, stdin io.Reader, k, n int) ([]Item, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, &InputError{Field: "manifest", Err: err}
+		}
+		defer f.Close()
+		r = f
+	}
+	items, bad, err := parseManifest(r)
+	if err != nil {
+		return nil, err
+	}
+	items = Shard(items, k, n)
+	var be *BatchError
+	var me *ManifestError
+	if err := CheckSources(items); errors.As(err, &be) && errors.As(err, &me) {
+		bad = append(bad, me.Lines...)
+		sortLines(bad)
+	}
+	if len(bad) > 0 {
+		return nil, &BatchError{Invalid: true, Err: &ManifestError{Name: path, Lines: bad}}
+	}
+	return items, nil
+}
+
+// checkItem is the dry run of one media: every check runItem makes before
+// it sends anything, in the same order and failing the same way (the
+// source opened and fingerprinted, ICE's view of the media, sizes, part
+// size and the guards, the media's lock), then whether a rerun would skip
+// it. It calls GetMediaInfo whether or not the guards need it, which is
+// how a dry run knows the media exists; it never calls RefreshUploadMedia.
+// A checked media's Message carries the preview's warnings.
+func (c *Client) checkItem(ctx context.Context, it Item, opts Options, bo BatchOptions) ItemResult {
 	start := time.Now()
 	o, err := c.open(ctx, it.Source)
 	if err != nil {
 		return c.failed(it, start, err)
 	}
-	o.close()
+	defer o.close()
 	src := o.src
-	if _, err := c.ice.GetMediaInfo(ctx, it.MediaID); err != nil {
+	p := &Preview{}
+	if err := c.lookUp(ctx, it.MediaID, p); err != nil {
 		return c.failed(it, start, err)
 	}
+	opts.Preview = p
+	if err := c.check(ctx, it.MediaID, src, opts); err != nil {
+		return c.failed(it, start, err)
+	}
+	h, err := c.store.Lock(it.MediaID)
+	if err != nil {
+		return c.failed(it, start, err)
+	}
+	h.Close()
 	st := StatusChecked
-	if !force && c.skip(it.MediaID, src.Fingerprint) {
+	if !bo.Force && c.skip(it.MediaID, src.Fingerprint) {
 		st = StatusSkipped
 	}
-	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: st, Bytes: src.Size, Seconds: time.Since(start).Seconds()}
+	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: st, Bytes: src.Size, Seconds: time.Since(start).Seconds(),
+		Message: strings.Join(p.Warnings, "; ")}
 }
 
 // limitedICE makes every ICE call wait for its action's rate limiter (when

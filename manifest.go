@@ -102,13 +102,27 @@ func ReadManifest(path string, stdin io.Reader) ([]Item, error) {
 // *ManifestError wrapped in a *BatchError with Invalid set (ExitCode 2).
 // name is used in messages only.
 func ParseManifest(r io.Reader, name string) ([]Item, error) {
+	items, bad, err := parseManifest(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, &BatchError{Invalid: true, Err: &ManifestError{Name: name, Lines: bad}}
+	}
+	return items, nil
+}
+
+// parseManifest is ParseManifest, which returns the items that could be
+// read along with the bad lines (sorted), so that LoadManifest can check
+// their sources in the same pass.
+func parseManifest(r io.Reader) ([]Item, []LineError, error) {
 	br := bufio.NewReader(r)
 	if err := skipBOM(br); err != nil {
-		return nil, &InputError{Field: "manifest", Err: err}
+		return nil, nil, &InputError{Field: "manifest", Err: err}
 	}
 	first, err := peekPastBlanks(br)
 	if err != nil {
-		return nil, &InputError{Field: "manifest", Err: err}
+		return nil, nil, &InputError{Field: "manifest", Err: err}
 	}
 	var (
 		items []Item
@@ -123,17 +137,14 @@ func ParseManifest(r io.Reader, name string) ([]Item, error) {
 		items, bad, err = parseCSV(br, ',')
 	}
 	if err != nil {
-		return nil, &InputError{Field: "manifest", Err: err}
+		return nil, nil, &InputError{Field: "manifest", Err: err}
 	}
 	if len(items) == 0 && len(bad) == 0 {
-		return nil, &BatchError{Invalid: true, Err: &ManifestError{Name: name, Lines: []LineError{{Line: 1, Problem: "the manifest lists no media"}}}}
+		return nil, []LineError{{Line: 1, Problem: "the manifest lists no media"}}, nil
 	}
 	bad = append(bad, checkItems(items)...)
-	if len(bad) > 0 {
-		sortLines(bad)
-		return nil, &BatchError{Invalid: true, Err: &ManifestError{Name: name, Lines: bad}}
-	}
-	return items, nil
+	sortLines(bad)
+	return items, bad, nil
 }
 
 // skipBOM drops a UTF-8 byte-order mark, which Excel writes at the start

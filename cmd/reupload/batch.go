@@ -65,7 +65,7 @@ func (e *env) batch(ctx context.Context, args []string) int {
 	allowSuspicious := fs.Bool("allow-suspicious", false, "upload sources the guards refuse: empty, under 10% of the current file, or not media")
 	wait := fs.Bool("wait", false, "after each media, wait until ICE reports its new file (exit 4 if some are not confirmed in time)")
 	waitTimeout := fs.Duration("wait-timeout", reupload.DefaultWaitTimeout, "how long --wait waits for each media")
-	dry := fs.Bool("dry-run", false, "check the manifest, each media (GetMediaInfo) and each source; upload nothing")
+	dry := fs.Bool("dry-run", false, "make every check a real run makes (manifest, sources, each media's GetMediaInfo, the guards, locks) with the same exit codes; upload nothing")
 	shard := fs.String("shard", "", "K/N: process every N-th manifest line starting at K (0-based)")
 	shards := fs.Int("shards", 0, "N shards, K from $JOB_COMPLETION_INDEX")
 	quiet := fs.Bool("quiet", false, "no per-media lines on stderr")
@@ -94,19 +94,12 @@ func (e *env) batch(ctx context.Context, args []string) int {
 		return e.fail(err, false, "")
 	}
 
-	items, err := reupload.ReadManifest(pos[0], e.stdin)
+	// Every line of the manifest, and the sources of this shard's lines,
+	// are checked before any upload starts, dry run or not, and every
+	// problem is listed at once: a missing file is the manifest's fault,
+	// not a failure a rerun could cure.
+	items, err := reupload.LoadManifest(pos[0], e.stdin, k, n)
 	if err != nil {
-		return e.manifestFail(err)
-	}
-	items = reupload.Shard(items, k, n)
-	// Every line of this shard, sources included, is checked before any
-	// upload starts: a missing file is the manifest's fault, not a failure
-	// a rerun could cure.
-	if err := reupload.CheckSources(items); err != nil && !*dry {
-		var me *reupload.ManifestError
-		if errors.As(err, &me) {
-			me.Name = pos[0]
-		}
 		return e.manifestFail(err)
 	}
 
