@@ -93,7 +93,7 @@ func (b *bench) rowReps(ctx context.Context, e *env, path string, size int64, j 
 	for rep := range reps {
 		for _, tool := range tools {
 			b.logf("%s %s %s j=%d rep %d", e.name, tool, sizeName(size), j, rep+1)
-			m, err := b.spawn(ctx, e, childArgs{Role: tool, File: path, Size: size, PartSize: part, Jobs: j}, 0)
+			m, err := b.spawn(ctx, e, childArgs{Role: tool, File: path, Size: size, PartSize: part, Jobs: j}, nil)
 			if err != nil {
 				return row, err
 			}
@@ -126,10 +126,12 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 	sizes, jobs := []int64{64 * mib, gib, 8 * gib}, []int{1, 4, 16}
 	wanSize, wanJobs := int64(256*mib), []int{1, 2, 4, 8, 16}
 	resumeSize, refreshSize, refreshReps := int64(gib), int64(gib), 3
+	slowSize, slowKills := int64(48*mib), 10
 	if b.cfg.quick {
 		sizes, jobs = []int64{64 * mib}, []int{4}
 		wanSize, wanJobs = 64*mib, []int{8, 16}
 		resumeSize, refreshSize, refreshReps = 64*mib, 64*mib, 2
+		slowSize, slowKills = 16*mib, 2
 	}
 
 	for _, size := range sizes {
@@ -173,12 +175,17 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 		res.DefSize = sizes[len(sizes)-1]
 		path, _ := b.file(res.DefSize)
 		b.logf("engine defaults %d MiB", res.DefSize/mib)
-		if res.Defaults, err = b.spawn(ctx, b.lan, childArgs{Role: roleEngine, File: path, Size: res.DefSize}, 0); err != nil {
+		if res.Defaults, err = b.spawn(ctx, b.lan, childArgs{Role: roleEngine, File: path, Size: res.DefSize}, nil); err != nil {
 			return nil, err
 		}
 	}
 	if b.want("wan") {
 		if err := b.wanCases(ctx, res, wanSize, wanJobs); err != nil {
+			return nil, err
+		}
+	}
+	if b.want("slow") {
+		if err := b.slowCases(ctx, res, slowSize, slowKills); err != nil {
 			return nil, err
 		}
 	}
@@ -229,14 +236,14 @@ func (b *bench) wanCases(ctx context.Context, res *results, size int64, jobs []i
 	}
 	res.WANSize = size
 	b.logf("wan engine auto %d MiB", size/mib)
-	m, err := b.spawn(ctx, b.wan, childArgs{Role: roleEngine, File: path, Size: size}, 0)
+	m, err := b.spawn(ctx, b.wan, childArgs{Role: roleEngine, File: path, Size: size}, nil)
 	if err != nil {
 		return err
 	}
 	res.WAN = append(res.WAN, wanRow{Label: "auto (zero Options)", Run: m})
 	for _, j := range jobs {
 		b.logf("wan engine j=%d %d MiB", j, size/mib)
-		m, err := b.spawn(ctx, b.wan, childArgs{Role: roleEngine, File: path, Size: size, PartSize: partSize, Jobs: j}, 0)
+		m, err := b.spawn(ctx, b.wan, childArgs{Role: roleEngine, File: path, Size: size, PartSize: partSize, Jobs: j}, nil)
 		if err != nil {
 			return err
 		}
@@ -260,12 +267,12 @@ func (b *bench) resumeCase(ctx context.Context, tool string, size int64, j int) 
 	b.seq++
 	a := childArgs{Role: tool, File: path, Size: size, PartSize: partSize, Jobs: j, StateDir: dir, Key: fmt.Sprintf("resume-%s-%04d", tool, b.seq)}
 	b.logf("resume %s %d MiB: first run, killed at 50%%", tool, size/mib)
-	first, err := b.spawn(ctx, b.lan, a, size/2)
+	first, err := b.spawn(ctx, b.lan, a, atBytes(size/2))
 	if err != nil {
 		return resumeRow{}, err
 	}
 	b.logf("resume %s: second run", tool)
-	second, err := b.spawn(ctx, b.lan, a, 0)
+	second, err := b.spawn(ctx, b.lan, a, nil)
 	if err != nil {
 		return resumeRow{}, err
 	}
@@ -286,7 +293,7 @@ func (b *bench) refreshCase(ctx context.Context, size int64, j, reps int) (refre
 	row := refreshRow{Size: size, Jobs: j}
 	a := childArgs{Role: roleEngine, File: path, Size: size, PartSize: partSize, Jobs: j}
 	b.logf("refresh: baseline %d MiB", size/mib)
-	base, err := b.spawn(ctx, b.lan, a, 0)
+	base, err := b.spawn(ctx, b.lan, a, nil)
 	if err != nil {
 		return row, err
 	}
@@ -296,13 +303,13 @@ func (b *bench) refreshCase(ctx context.Context, size int64, j, reps int) (refre
 		short := a
 		short.TTL = row.TTL
 		b.logf("refresh: ttl %v rep %d", row.TTL, rep+1)
-		m, err := b.spawn(ctx, b.lan, short, 0)
+		m, err := b.spawn(ctx, b.lan, short, nil)
 		if err != nil {
 			return row, err
 		}
 		row.Short = append(row.Short, m)
 		if rep+1 < reps {
-			if m, err = b.spawn(ctx, b.lan, a, 0); err != nil {
+			if m, err = b.spawn(ctx, b.lan, a, nil); err != nil {
 				return row, err
 			}
 			row.Base = append(row.Base, m)
@@ -326,7 +333,7 @@ func (b *bench) profiles(ctx context.Context, res *results, size int64) {
 			continue
 		}
 		b.logf("profile %s %d MiB j=4", tool, size/mib)
-		if _, err := b.spawn(ctx, b.lan, childArgs{Role: tool, File: path, Size: size, PartSize: partSize, Jobs: 4, CPUProfile: prof}, 0); err != nil {
+		if _, err := b.spawn(ctx, b.lan, childArgs{Role: tool, File: path, Size: size, PartSize: partSize, Jobs: 4, CPUProfile: prof}, nil); err != nil {
 			res.Profiles[tool] = err.Error()
 			continue
 		}

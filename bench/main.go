@@ -145,6 +145,7 @@ type bench struct {
 	stderr io.Writer
 	lan    *env
 	wan    *env
+	slow   *env // 2 MiB/s across all connections
 	seq    int
 	files  map[int64]string
 	spans  *spans
@@ -174,15 +175,24 @@ func newBench(cfg config, stderr io.Writer) (*bench, error) {
 		b.lan.close()
 		return nil, err
 	}
+	if b.slow, err = newEnv("slow", osstest.Options{TotalBandwidth: slowBandwidth}, b.spans); err != nil {
+		b.lan.close()
+		b.wan.close()
+		return nil, err
+	}
 	return b, nil
 }
 
 // wanConnBandwidth is the WAN profile's per-connection cap.
 const wanConnBandwidth = 8 * mib
 
+// slowBandwidth is the slow link's cap across all connections.
+const slowBandwidth = 2 * mib
+
 func (b *bench) close() {
 	b.lan.close()
 	b.wan.close()
+	b.slow.close()
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -259,9 +269,19 @@ type measured struct {
 	Requests     map[string]int // requests the server counted during the run, by operation
 }
 
-// spawn runs one child against e. With killAt > 0 the child is killed with
-// SIGKILL once the server has received killAt part bytes from it.
-func (b *bench) spawn(ctx context.Context, e *env, a childArgs, killAt int64) (measured, error) {
+// killer says when to kill a child with SIGKILL, from the part bytes the
+// server has received from it and the time since it started.
+type killer func(received int64, elapsed time.Duration) bool
+
+// atBytes kills once the server has n part bytes.
+func atBytes(n int64) killer { return func(r int64, _ time.Duration) bool { return r >= n } }
+
+// after kills at d.
+func after(d time.Duration) killer { return func(_ int64, e time.Duration) bool { return e >= d } }
+
+// spawn runs one child against e. With kill set, the child is killed with
+// SIGKILL once kill says so.
+func (b *bench) spawn(ctx context.Context, e *env, a childArgs, kill killer) (measured, error) {
 	b.seq++
 	if a.Key == "" {
 		a.Key = fmt.Sprintf("obj-%04d", b.seq)
@@ -287,7 +307,7 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, killAt int64) (m
 		return measured{}, err
 	}
 	var m measured
-	if killAt > 0 {
+	if kill != nil {
 		done, exited := make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(exited)
@@ -298,7 +318,7 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, killAt int64) (m
 				case <-done:
 					return
 				case <-t.C:
-					if e.srv.Stats().PartBytesReceived-before.PartBytesReceived >= killAt {
+					if kill(e.srv.Stats().PartBytesReceived-before.PartBytesReceived, time.Since(start)) {
 						cmd.Process.Kill()
 						m.Killed = true
 						return

@@ -116,6 +116,7 @@ type spans struct {
 
 type span struct {
 	first, last, firstPart time.Time
+	done                   int // requests answered
 }
 
 func newSpans() *spans { return &spans{m: map[string]*span{}, since: map[string]time.Time{}} }
@@ -179,6 +180,7 @@ func (s *spans) Handle(_ context.Context, r slog.Record) error {
 	if start.Before(sp.first) {
 		sp.first = start
 	}
+	sp.done++
 	if r.Time.After(sp.last) {
 		sp.last = r.Time
 	}

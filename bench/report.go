@@ -125,6 +125,33 @@ func report(r *results) []byte {
 		p("| %s | %.2f | %.1f | %.2f |\n", wr.Label, wr.Run.Seconds, mibps(wr.Run, r.WANSize), best/wr.Run.Seconds)
 	}
 
+	if len(r.Slow) > 0 {
+		p("\n## Slow links (engine, %s file)\n\n", sizeName(r.SlowSize))
+		p("`%d MiB/s total`: osstest TotalBandwidth across all connections, no latency. `WAN`: the profile above.\n", slowBandwidth/mib)
+		p("First confirmed part: seconds from process start to the server's first 200 answer to an UploadPart.\n")
+		p("Lost by a kill: part bytes the server read minus the bytes of the parts it holds, after a SIGKILL at a random\n")
+		p("moment (5–95 %% of the setting's full run; mean over the kills, same moments every run).\n\n")
+		p("| link | setting | total s | ÷ best fixed | first confirmed part s | kills | mean lost MiB | max lost MiB |\n|---|---|---|---|---|---|---|---|\n")
+		best := map[string]float64{}
+		for _, sr := range r.Slow {
+			if sr.Jobs > 0 && (best[sr.Link] == 0 || sr.Run.Seconds < best[sr.Link]) {
+				best[sr.Link] = sr.Run.Seconds
+			}
+		}
+		for _, sr := range r.Slow {
+			lost, worst := "—", "—"
+			if len(sr.Kills) > 0 {
+				var mx int64
+				for _, k := range sr.Kills {
+					mx = max(mx, k.Received-k.Kept)
+				}
+				lost, worst = fmt.Sprintf("%.1f", sr.MeanLost/mib), fmt.Sprintf("%.1f", float64(mx)/mib)
+			}
+			p("| %s | %s | %.2f | %.2f | %.2f | %d | %s | %s |\n", sr.Link, sr.Label, sr.Run.Seconds, best[sr.Link]/sr.Run.Seconds,
+				sr.FirstPart, len(sr.Kills), lost, worst)
+		}
+	}
+
 	p("\n## Resume waste (kill -9 at ~50 %% of the bytes received by the server, then rerun)\n\n")
 	p("The resumed run's seconds are the server's (first request to last answer); wall and CPU are the child process's.\n\n")
 	p("| client | size | j | killed after MiB | second run MiB | re-sent MiB | waste (parts) | parts reused | resumed s | resumed wall s | resumed CPU s | target ≤ j parts |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
