@@ -199,6 +199,11 @@ func (b *bench) all(ctx context.Context) ([]byte, error) {
 		}
 		res.Resume = append(res.Resume, r)
 	}
+	if b.want("batch") {
+		if err := b.batchCases(ctx, res); err != nil {
+			return nil, err
+		}
+	}
 	if b.want("refresh") {
 		if res.Refresh, err = b.refreshCase(ctx, refreshSize, 4, refreshReps); err != nil {
 			return nil, err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/reupload/reupload/bench/internal/proto"
 	"github.com/reupload/reupload/ossupload"
+	"github.com/reupload/reupload/refresh"
 	"github.com/reupload/reupload/resume"
 )
 
@@ -29,6 +30,9 @@ const (
 	roleRaw    = "raw"     // bare parallel PUT loop over pre-signed requests
 	roleV2     = "sdkv2"   // the SDK v2 Uploader, in the peers binary (bench/peers)
 	roleUtil   = "ossutil" // ossutil v1.7.19 cp, run by the parent itself
+	// roleICECreds: RefreshUploadMedia into an ossutil config, for the shell
+	// loop of the batch case.
+	roleICECreds = "icecreds"
 )
 
 // region is the osstest default; the engine and the SDK both sign V4 with it.
@@ -59,6 +63,13 @@ func runChild(a childArgs, stdout io.Writer) int {
 		defer pprof.StopCPUProfile()
 	}
 	ctx := context.Background()
+	if a.Role == roleICECreds {
+		if err := runICECreds(ctx, a); err != nil {
+			fmt.Fprintln(os.Stderr, "bench icecreds:", refresh.Scrub(err.Error()))
+			return 1
+		}
+		return 0
+	}
 	var rep childReport
 	var err error
 	switch a.Role {

@@ -169,6 +169,38 @@ func report(r *results) []byte {
 			rr.Second.Seconds, rr.Second.Wall, rr.Second.CPU, verdict(rr.Waste <= float64(rr.Jobs)))
 	}
 
+	if len(r.Batch) > 0 {
+		p("\n## Many media (`reupload batch` on the emulator: ICE and OSS, discard storage)\n\n")
+		p("ICE calls per media are counted at the emulator. Batch paces each ICE action on its own (`--api-qps` per action),\n")
+		p("as Alibaba's media services publish their QPS limits per API action and account (VOD:\n")
+		p("https://help.aliyun.com/en/vod/developer-reference/qps-limits-on-api-operations, MPS:\n")
+		p("https://help.aliyun.com/en/mps/developer-reference/qps-limits); the ceiling is `--api-qps` ÷ the calls per media of\n")
+		p("the busiest action. Wall, peak RSS and CPU are the whole process tree's (the shell loop's include every\n")
+		p("ossutil and credential process, reaped one after another).\n\n")
+		p("| client | media × size | --api-qps | --files | seconds | media/s | ceiling media/s | ÷ ceiling (target ≥ 0.9) | RefreshUploadMedia / media | GetMediaInfo / media | peak RSS MiB | CPU s |\n")
+		p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, br := range r.Batch {
+			qps, files, ceil, frac := "—", "default", "—", "—"
+			if br.Tool == "reupload batch" {
+				qps = "0 (no limit)"
+				if br.APIQPS > 0 {
+					qps = fmt.Sprint(br.APIQPS)
+				}
+				if br.Files > 0 {
+					files = fmt.Sprint(br.Files)
+				}
+			} else {
+				files = "1"
+			}
+			if br.Ceiling > 0 {
+				ceil, frac = fmt.Sprintf("%.1f", br.Ceiling), fmt.Sprintf("%.2f", br.MediaPerS/br.Ceiling)
+			}
+			p("| %s | %d × %s | %s | %s | %.1f | %.1f | %s | %s | %.2f | %.2f | %.1f | %.1f |\n", br.Tool, br.Media, sizeName(br.Size), qps, files,
+				br.Run.Wall, br.MediaPerS, ceil, frac, float64(br.ICECalls["RefreshUploadMedia"])/float64(br.Media),
+				float64(br.ICECalls["GetMediaInfo"])/float64(br.Media), rssMiB(br.Run), br.Run.CPU)
+		}
+	}
+
 	rf := r.Refresh
 	if len(rf.Base) == 0 || len(rf.Short) == 0 {
 		rf.Base, rf.Short = []measured{{}}, []measured{{}}
