@@ -19,6 +19,38 @@ func closeAPI(api PartAPI) {
 // and test doubles satisfy it. Every method is bound to one bucket. When a
 // PartAPI is also an io.Closer, the engine closes it at the end of the
 // upload attempt it made it for.
+//
+// # Errors and the retry contract
+//
+// Methods make one attempt each: the engine does the retrying (Upload,
+// Abort and ListUploads alike), so an implementation must not retry, and
+// must return errors the engine can classify. An error answer from OSS is
+// an *OSSError with the HTTP status and the OSS error code (NewOSSAPI
+// makes one from the SDK's); a transport failure is returned wrapped, so
+// that errors.As still finds the net.Error, *url.Error or syscall errno in
+// it. The engine then treats each error as follows:
+//
+//   - Credential refused: OSS codes SecurityTokenExpired,
+//     InvalidSecurityToken and InvalidAccessKeyId. The engine asks the
+//     Authorizer for a new grant (one call however many parts hit it) and
+//     sends the same request again, without backoff and without counting
+//     an attempt; after 3 refreshes in a row for one request it gives up
+//     with a *CredentialError. A credential is also replaced before a
+//     request when it has lived Options.RefreshAt of its lifetime, or when
+//     less than twice the slowest part so far is left of it.
+//   - Transient, retried with Options.Backoff up to Options.Attempts tries:
+//     HTTP 5xx and 429, OSS codes RequestTimeout and InvalidDigest, a part
+//     whose x-oss-hash-crc64ecma differs from what was sent
+//     (*ChecksumError), connection resets, refusals, timeouts, broken pipes
+//     and truncated bodies (io.EOF, io.ErrUnexpectedEOF). Transient
+//     reports this class.
+//   - Upload gone: NoSuchUpload. Upload starts a fresh upload (at most
+//     twice); Abort reports the upload as already gone; after a
+//     CompleteMultipartUpload retry, HeadObject decides whether the lost
+//     answer had completed it.
+//   - Final, returned at once: everything else, among them AccessDenied and
+//     other 4xx answers, a redirect (NewOSSAPI refuses to follow one), a
+//     cancelled context, and a source that changed (*SourceChangedError).
 type PartAPI interface {
 	InitiateMultipartUpload(ctx context.Context, key string) (uploadID string, err error)
 	UploadPart(ctx context.Context, in PartInput) (PartOutput, error)
