@@ -167,6 +167,20 @@ func (c *Client) Store() *resume.Store { return c.store }
 // ICE is the client's ICE API.
 func (c *Client) ICE() ICE { return c.ice }
 
+// NotResumableError wraps the interruption of an upload whose source no
+// later run can prove to be the same (a URL whose server sends neither
+// ETag nor Last-Modified, an OverwriteReader without SourceID): running
+// again starts over rather than resuming. It unwraps to the interruption
+// (context.Canceled or ossupload.ErrStopped), so ExitCode is still
+// ExitInterrupted.
+type NotResumableError struct{ Err error }
+
+func (e *NotResumableError) Error() string {
+	return e.Err.Error() + "; this source cannot be resumed: running again starts over"
+}
+
+func (e *NotResumableError) Unwrap() error { return e.Err }
+
 // InputError is bad input caught before anything was sent.
 type InputError struct {
 	Field string

@@ -189,6 +189,9 @@ func (c *Client) replace(ctx context.Context, mediaID string, src ossupload.Sour
 	}
 	res, err := c.overwrite(ctx, mediaID, src, h, opts)
 	if err != nil {
+		if !resumable && (errors.Is(err, context.Canceled) || errors.Is(err, ossupload.ErrStopped)) {
+			err = &NotResumableError{Err: err}
+		}
 		return nil, err
 	}
 	res.Resumable = resumable

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/reupload/reupload"
 	"github.com/reupload/reupload/internal/emulator"
@@ -213,5 +214,30 @@ func TestBatchGracefulStop(t *testing.T) {
 	cps, _ := h.c.Pending()
 	if len(cps) != 1 || len(cps[0].Parts) == 0 {
 		t.Fatalf("checkpoints %+v; want the interrupted media's, with its parts", cps)
+	}
+}
+
+// An interrupted upload from a URL that no later run can prove to be the
+// same (no ETag, no Last-Modified) does not promise a resume.
+func TestInterruptedUnresumableSourceSaysSo(t *testing.T) {
+	h := newHarness(t, emulator.Config{})
+	m := h.info.Media[0]
+	data := bytes.Repeat([]byte("no validators "), (1<<20)/14)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data)) // ranges, but no ETag nor Last-Modified
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var once sync.Once
+	_, err := h.c.Overwrite(ctx, m.MediaID, srv.URL+"/v.mp4", reupload.Options{PartSize: 100 << 10, Concurrency: 1,
+		OnEvent: func(e ossupload.Event) {
+			if e.Kind == ossupload.EventPartDone {
+				once.Do(cancel)
+			}
+		}})
+	var nr *reupload.NotResumableError
+	if !errors.As(err, &nr) || reupload.ExitCode(err) != reupload.ExitInterrupted || !strings.Contains(err.Error(), "cannot be resumed") {
+		t.Fatalf("err = %v (exit %d), want a NotResumableError, exit 130", err, reupload.ExitCode(err))
 	}
 }

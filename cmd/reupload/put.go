@@ -363,6 +363,7 @@ func describe(err error) errorInfo {
 		ce  *refresh.CallError
 		oe  *ossupload.OSSError
 		si  *ossupload.StreamInterruptedError
+		nr  *reupload.NotResumableError
 		ge  *reupload.GuardError
 		mm  *ossupload.MismatchError
 		ude *resume.UnsafeDirError
@@ -371,6 +372,9 @@ func describe(err error) errorInfo {
 	case errors.As(err, &si):
 		// A stream cannot resume: the message says what became of it.
 		info.Code = "Interrupted"
+	case errors.As(err, &nr):
+		info.Message = "interrupted; nothing was replaced, and this source cannot be resumed (its server sends no ETag or Last-Modified)"
+		info.Hint = "run the same command again to start over"
 	case errors.Is(err, ossupload.ErrStopped):
 		info.Message = "stopped: the parts sent so far are on OSS and in the checkpoint; nothing was replaced"
 		info.Hint = "run the same command again to resume"
