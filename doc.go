@@ -16,4 +16,7 @@
 // Every error is typed: *InputError for bad input (nothing was sent),
 // *refresh.APIError for ICE failures, and the ossupload error types for OSS
 // ones; ExitCode maps any of them to the documented CLI exit codes.
+//
+// docs/ice.md and docs/oss.md in the repository list the service behaviour
+// the packages rely on, with the public documentation it comes from.
 package reupload

@@ -4,6 +4,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -59,5 +62,41 @@ func TestPartAPIDocMatchesClassify(t *testing.T) {
 	}
 	if classify(&OSSError{Status: 403, Code: "AccessDenied"}) != classFatal {
 		t.Error("AccessDenied is not final, as the doc says")
+	}
+}
+
+// Comments cite documentation that is in this repository (the docs
+// folder), not notes kept elsewhere: every docs file a Go file names
+// exists, and none cites the out-of-tree protocol notes.
+func TestDocsCitedExist(t *testing.T) {
+	root := ".."
+	cite := regexp.MustCompile(`docs/[A-Za-z0-9_-]+\.md`)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == ".git" || d.Name() == "node_modules" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		text := string(b)
+		if strings.Contains(text, "oss-protocol"+".md") || strings.Contains(text, "ice-api"+".md") {
+			t.Errorf("%s cites notes that are not in the repository", p)
+		}
+		for _, c := range cite.FindAllString(text, -1) {
+			if _, err := os.Stat(filepath.Join(root, c)); err != nil {
+				t.Errorf("%s cites %s: %v", p, c, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -18,4 +18,9 @@
 // The object changes only at CompleteMultipartUpload: until then readers see
 // the old source, whole. The engine never prints; it reports through Progress
 // and Options.OnEvent.
+//
+// PartAPI documents which failures are retried and which fetch a new
+// credential. docs/oss.md in the repository lists the OSS behaviour the
+// engine relies on (operations, limits, CRC-64/XZ, error codes), with the
+// public API pages it comes from.
 package ossupload

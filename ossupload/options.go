@@ -10,7 +10,7 @@ import (
 	"github.com/reupload/reupload/resume"
 )
 
-// OSS multipart limits (oss-protocol.md §2).
+// OSS multipart limits (docs/oss.md, Limits).
 const (
 	MinPartSize = 100 << 10 // every part but the last must be at least this
 	MaxPartSize = 5 << 30

@@ -10,11 +10,14 @@
 // Client speaks to ICE through darabonba-openapi's CallApiWithCtx (ACS3
 // signatures, credentials-go providers) with the SDK's retry switched off:
 // Client retries throttling, 5xx and network errors itself, with capped
-// exponential backoff and full jitter, and sleeps through an injectable
+// exponential backoff and equal jitter (half fixed, half random), and sleeps through an injectable
 // function so tests never wait. Every service failure comes back as an
 // *APIError whose Kind says what the user can do about it.
 //
 // Secrets (AccessKeySecret, SecurityToken) are held in Secret, which prints
 // as [redacted] under fmt, JSON and slog; only the OSS signer should call
 // Reveal.
+//
+// docs/ice.md in the repository lists the ICE behaviour this package relies
+// on, with the public API pages it comes from.
 package refresh

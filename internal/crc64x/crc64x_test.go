@@ -43,7 +43,7 @@ func TestMatchesHashCRC64(t *testing.T) {
 		}
 	})
 	if got := Checksum([]byte("123456789")); got != 11051210869376104954 {
-		t.Fatalf("check value %d, want 11051210869376104954 (oss-protocol.md)", got)
+		t.Fatalf("check value %d, want 11051210869376104954 (docs/oss.md, Checksums)", got)
 	}
 }
 

@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// vectorRequest is the worked example of docs/oss-protocol.md §6–7: UploadPart
-// of bkt/dir/a.bin, part 1 of upload UID.
+// vectorRequest is a worked signing example (docs/oss.md, "Signing,
+// endpoints, redirects"): UploadPart of bkt/dir/a.bin, part 1 of upload UID.
 func vectorRequest(t *testing.T, contentType string, v4 bool) (*http.Request, url.Values) {
 	t.Helper()
 	r, err := http.NewRequest("PUT", "http://127.0.0.1/bkt/dir%2Fa.bin?partNumber=1&uploadId=UID", nil)

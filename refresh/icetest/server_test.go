@@ -447,7 +447,8 @@ func TestNonceForgottenAfterWindow(t *testing.T) {
 	}
 }
 
-// vectorRequest is the request of the ice-api.md §4.1 test vector.
+// vectorRequest is a RefreshUploadMedia request signed with ACS3-HMAC-SHA256
+// as darabonba-openapi signs it (docs/ice.md, "Signatures").
 func vectorRequest() *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "http://ice.cn-shanghai.aliyuncs.com/?MediaId=c2e77390f75271ec802f0674a2ce6abc", nil)
 	r.Header.Set("x-acs-action", "RefreshUploadMedia")
