@@ -136,6 +136,14 @@ func (c *Client) Batch(ctx context.Context, items []Item, opts BatchOptions) ([]
 	if eo.Concurrency <= 0 {
 		eo.Concurrency = min(parts, MaxPartsPerFile)
 	}
+	// The budget wraps the default adapter, so it gets the settings run
+	// would give it: the client's HTTPClient and logger.
+	if eo.Engine.SDK.HTTPClient == nil {
+		eo.Engine.SDK.HTTPClient = c.cfg.HTTPClient
+	}
+	if eo.Engine.SDK.Logger == nil {
+		eo.Engine.SDK.Logger = c.log
+	}
 	eo.Engine.NewAPI = budgetAPI(semaphore.NewWeighted(int64(parts)), eo.Engine.NewAPI, eo.Engine.SDK)
 
 	results := make([]*ItemResult, len(items))

@@ -80,7 +80,7 @@ func (c *Client) Stale(age time.Duration, now time.Time) ([]*resume.Checkpoint, 
 // engineOptions are the engine settings of a housekeeping call: the
 // client's HTTP client, retry sleep and logger.
 func (c *Client) engineOptions() ossupload.Options {
-	return ossupload.Options{Sleep: c.cfg.Sleep, SDK: ossupload.SDKConfig{HTTPClient: c.cfg.HTTPClient}}
+	return ossupload.Options{Sleep: c.cfg.Sleep, Logger: c.log, SDK: ossupload.SDKConfig{HTTPClient: c.cfg.HTTPClient}}
 }
 
 // checkpointAuth asks ICE RefreshUploadMedia for a credential to the object
@@ -112,7 +112,7 @@ func (c *Client) ossFor(ctx context.Context, cp *resume.Checkpoint) (ossupload.P
 	if err != nil {
 		return nil, err
 	}
-	return ossupload.NewOSSAPI(g.Target, ossupload.StaticCredentials(g.Credentials), ossupload.SDKConfig{HTTPClient: c.cfg.HTTPClient})
+	return ossupload.NewOSSAPI(g.Target, ossupload.StaticCredentials(g.Credentials), ossupload.SDKConfig{HTTPClient: c.cfg.HTTPClient, Logger: c.log})
 }
 
 // closeAPI releases an adapter's idle connections once a housekeeping call

@@ -28,7 +28,12 @@ type Config struct {
 	// OSSEndpoint replaces the endpoint RefreshUploadMedia returns (an
 	// internal or accelerated one); the bucket and object stay the same.
 	OSSEndpoint string
-	Logger      *slog.Logger // nil means discard
+	// Logger hears, at Debug level, every ICE and OSS request (operation,
+	// status, duration, request id), every retry and its cause, every
+	// credential refresh and checkpoint write; nil means discard. Every
+	// string in a record is scrubbed of the secrets the client holds
+	// before the handler sees it.
+	Logger *slog.Logger
 	// ICE is an already-built ICE client; when set, Region, Endpoint,
 	// Profile and Credential are not used.
 	ICE ICE
@@ -121,6 +126,7 @@ type Client struct {
 	ice     ICE
 	store   *resume.Store
 	secrets *refresh.Secrets // the ICE client's, when it keeps them (Scrub)
+	log     *slog.Logger     // cfg.Logger behind a scrubHandler
 }
 
 // New builds a Client. It reads credentials lazily: a missing credential is
@@ -135,9 +141,10 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	c := &Client{cfg: cfg, ice: cfg.ICE}
+	c.log = slog.New(&scrubHandler{next: cfg.Logger.Handler(), secrets: func() *refresh.Secrets { return c.secrets }})
 	if c.ice == nil {
 		ic, err := refresh.New(refresh.Config{Region: cfg.Region, Endpoint: cfg.Endpoint, Credential: cfg.Credential, Profile: cfg.Profile,
-			Sleep: cfg.Sleep, HTTPClient: cfg.HTTPClient})
+			Sleep: cfg.Sleep, HTTPClient: cfg.HTTPClient, Logger: c.log})
 		if err != nil {
 			return nil, &InputError{Field: "ICE client", Err: err}
 		}
@@ -283,6 +290,9 @@ func (c *Client) run(ctx context.Context, mediaID string, state ossupload.StateS
 		defer tr.finish()
 	}
 	eo.SkipIdentical = opts.SkipIdentical
+	if eo.Logger == nil {
+		eo.Logger = c.log
+	}
 	if eo.SDK.HTTPClient == nil {
 		eo.SDK.HTTPClient = c.cfg.HTTPClient
 	}

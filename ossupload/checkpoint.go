@@ -4,6 +4,8 @@ package ossupload
 // to the StateStore at most every checkpointEvery, off the workers' path.
 
 import (
+	"context"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -60,9 +62,7 @@ func (st *state) saveLoop() {
 		cp.Updated = st.run.opts.Now()
 		st.lastSave = cp.Updated
 		st.mu.Unlock()
-		if err := st.run.opts.State.Save(&cp); err != nil {
-			st.run.opts.OnEvent(Event{Kind: EventCheckpointKO, Err: err})
-		}
+		st.run.saved(&cp, st.run.opts.State.Save(&cp))
 	}
 }
 
@@ -80,4 +80,15 @@ func (st *state) flush() {
 	st.saving = true
 	st.mu.Unlock()
 	st.saveLoop()
+}
+
+// saved reports a checkpoint write: an EventCheckpointKO when it failed,
+// and a debug log line either way.
+func (r *run) saved(cp *resume.Checkpoint, err error) {
+	if err != nil {
+		r.opts.OnEvent(Event{Kind: EventCheckpointKO, Err: err})
+		r.opts.Logger.LogAttrs(context.Background(), slog.LevelDebug, "checkpoint save failed", slog.String("upload_id", cp.UploadID), slog.String("error", err.Error()))
+		return
+	}
+	r.opts.Logger.LogAttrs(context.Background(), slog.LevelDebug, "checkpoint saved", slog.String("upload_id", cp.UploadID), slog.Int("parts", len(cp.Parts)))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,19 +178,24 @@ func (r *run) due() (uint64, bool) {
 }
 
 // refresh fetches a new grant unless one newer than seen arrived meanwhile.
-// Concurrent callers share one Authorize call.
-func (r *run) refresh(ctx context.Context, seen uint64) error {
+// Concurrent callers share one Authorize call. why says what prompted it,
+// for the debug log.
+func (r *run) refresh(ctx context.Context, seen uint64, why string) error {
 	_, err, _ := r.sf.Do("refresh", func() (any, error) {
 		old, gen := r.target()
 		if gen != seen {
 			return nil, nil
 		}
+		began := r.opts.Now()
 		g, err := r.auth.Authorize(ctx)
 		if err != nil {
+			r.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "credential refresh failed", slog.String("why", why), slog.String("error", err.Error()))
 			return nil, fmt.Errorf("refresh upload credential: %w", err)
 		}
 		r.setGrant(g)
 		r.refreshes.Add(1)
+		r.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "credential refreshed", slog.String("why", why),
+			slog.Time("expires", g.Credentials.Expires), slog.Duration("duration", r.opts.Now().Sub(began)))
 		r.opts.OnEvent(Event{Kind: EventRefresh, Message: "new credential until " + g.Credentials.Expires.Format(time.RFC3339)})
 		if g.Target.Bucket != old.Bucket || g.Target.Key != old.Key {
 			return nil, &restartError{fmt.Sprintf("the upload address moved from %s/%s to %s/%s", old.Bucket, old.Key, g.Target.Bucket, g.Target.Key)}
@@ -201,7 +207,7 @@ func (r *run) refresh(ctx context.Context, seen uint64) error {
 
 // call runs one non-part OSS call with credential refresh and retries.
 func (r *run) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
-	tries, fromFn, err := r.retry(ctx, 0, fn)
+	tries, fromFn, err := r.retry(ctx, op, 0, fn)
 	if fromFn && classify(err) == classRetryable {
 		return fmt.Errorf("%s failed after %d attempts: %w", op, tries, err)
 	}
@@ -214,12 +220,12 @@ func (r *run) call(ctx context.Context, op string, fn func(ctx context.Context) 
 // failures (at most Options.Attempts tries). It returns the tries that did
 // not end in a credential refusal, and whether err is fn's own (the last
 // one) rather than the context's, a refresh's or a *CredentialError.
-func (r *run) retry(ctx context.Context, part int, fn func(ctx context.Context) error) (tries int, fromFn bool, err error) {
+func (r *run) retry(ctx context.Context, op string, part int, fn func(ctx context.Context) error) (tries int, fromFn bool, err error) {
 	credFails := 0
 	for {
 		gen, due := r.due()
 		if due {
-			if err := r.refresh(ctx, gen); err != nil {
+			if err := r.refresh(ctx, gen, "due before "+op); err != nil {
 				return tries, false, err
 			}
 			gen, _ = r.due()
@@ -240,14 +246,14 @@ func (r *run) retry(ctx context.Context, part int, fn func(ctx context.Context) 
 			if credFails++; credFails > maxCredRefreshes {
 				return tries, false, &CredentialError{Refreshes: credFails - 1, Err: err}
 			}
-			if err := r.refresh(ctx, gen); err != nil {
+			if err := r.refresh(ctx, gen, op+" refused it: "+err.Error()); err != nil {
 				return tries, false, err
 			}
 		case classRetryable:
 			if tries >= r.opts.Attempts {
 				return tries, true, err
 			}
-			if err := r.backoff(ctx, part, tries, err); err != nil {
+			if err := r.backoff(ctx, op, part, tries, err); err != nil {
 				return tries, false, err
 			}
 		default:
@@ -256,9 +262,14 @@ func (r *run) retry(ctx context.Context, part int, fn func(ctx context.Context) 
 	}
 }
 
-func (r *run) backoff(ctx context.Context, part, attempt int, cause error) error {
+func (r *run) backoff(ctx context.Context, op string, part, attempt int, cause error) error {
 	d := r.opts.Backoff.Delay(attempt, jitter())
 	r.retries.Add(1)
+	attrs := []slog.Attr{slog.String("op", op), slog.Int("attempt", attempt), slog.Duration("delay", d), slog.String("cause", cause.Error())}
+	if part > 0 {
+		attrs = append(attrs, slog.Int("part", part))
+	}
+	r.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "oss retry", attrs...)
 	r.opts.OnEvent(Event{Kind: EventRetry, PartNumber: part, Attempt: attempt, Delay: d, Err: cause})
 	return r.opts.Sleep(ctx, d)
 }

@@ -3,6 +3,7 @@ package ossupload
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -76,6 +77,14 @@ type Options struct {
 	MediaID string
 	// State keeps the checkpoint; nil means the upload is not resumable.
 	State StateStore
+
+	// Logger hears, at Debug level, every OSS request (operation, HTTP
+	// status, duration, x-oss-request-id), every retry and its cause,
+	// every credential refresh and every checkpoint write; nil means none.
+	// Records carry no secret: no credential, signature or token is
+	// logged, and error texts are OSS's own. Used by the default NewAPI
+	// when SDK.Logger is nil.
+	Logger *slog.Logger
 
 	Progress Progress                                         // nil means none
 	OnEvent  func(Event)                                      // nil means none; called from several goroutines
@@ -189,8 +198,14 @@ func (o *Options) fill() {
 	if o.OnEvent == nil {
 		o.OnEvent = func(Event) {}
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	if o.NewAPI == nil {
 		sdk := o.SDK
+		if sdk.Logger == nil {
+			sdk.Logger = o.Logger
+		}
 		o.NewAPI = func(t Target, c CredentialsSource) (PartAPI, error) { return NewOSSAPI(t, c, sdk) }
 	}
 	if o.Now == nil {

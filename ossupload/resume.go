@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -281,6 +282,7 @@ func (st *state) initiate(ctx context.Context, t Target, partSize int64) error {
 			st.abort(ctx)
 			return fmt.Errorf("cannot write the checkpoint: %w", err)
 		}
+		r.opts.Logger.LogAttrs(ctx, slog.LevelDebug, "checkpoint saved", slog.String("upload_id", id), slog.Int("parts", 0))
 	}
 	if err := ctx.Err(); err != nil {
 		return context.Cause(ctx)

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -25,6 +26,10 @@ type SDKConfig struct {
 	// client of the adapter's own with ConnectTimeout and IdleTimeout. A
 	// caller's client brings its own timeouts: the adapter applies none to it.
 	HTTPClient *http.Client
+	// Logger, when it is enabled for Debug, hears one record per HTTP
+	// request: the OSS operation, bucket, key, part, status, duration and
+	// x-oss-request-id (never a header or query value that signs it).
+	Logger *slog.Logger
 }
 
 // CredentialsSource hands the SDK the current credential on every request,
@@ -118,6 +123,13 @@ func NewOSSAPI(t Target, creds CredentialsSource, cfg SDKConfig) (PartAPI, error
 	// signature and the STS token to the Location's host. A caller's client
 	// is copied, not changed.
 	hc = nofollow.Client(hc)
+	if cfg.Logger != nil && cfg.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		next := hc.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		hc.Transport = &loggingTransport{next: next, log: cfg.Logger}
+	}
 	opts := []oss.ClientOption{
 		oss.SetCredentialsProvider(sdkProvider{creds}),
 		oss.EnableCRC(false), // the engine hashes once and checks OSS's CRC header itself
@@ -272,4 +284,64 @@ func (a *sdkAPI) HeadObject(ctx context.Context, key string) (ObjectInfo, error)
 	}
 	info.CRC64, info.HasCRC = crcHeader(h)
 	return info, nil
+}
+
+// loggingTransport logs every OSS request at Debug level, after its answer's
+// headers arrive (or it fails). It logs the operation told from the method
+// and sub-resource, never the URL's query or any header but
+// x-oss-request-id: a presigned URL's query and the Authorization header
+// are credentials.
+type loggingTransport struct {
+	next http.RoundTripper
+	log  *slog.Logger
+}
+
+func (t *loggingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	began := time.Now()
+	resp, err := t.next.RoundTrip(req)
+	q := req.URL.Query()
+	attrs := []slog.Attr{slog.String("op", ossOperation(req.Method, q)), slog.String("host", req.URL.Host),
+		slog.String("path", req.URL.Path)}
+	if n := q.Get("partNumber"); n != "" {
+		attrs = append(attrs, slog.String("part", n))
+	}
+	if resp != nil {
+		attrs = append(attrs, slog.Int("status", resp.StatusCode), slog.String("request_id", resp.Header.Get("X-Oss-Request-Id")))
+	}
+	attrs = append(attrs, slog.Duration("duration", time.Since(began)))
+	if err != nil {
+		attrs = append(attrs, slog.String("error", err.Error()))
+	}
+	t.log.LogAttrs(req.Context(), slog.LevelDebug, "oss request", attrs...)
+	return resp, err
+}
+
+// ossOperation names the OSS API operation of a request.
+func ossOperation(method string, q url.Values) string {
+	has := func(k string) bool { _, ok := q[k]; return ok }
+	switch {
+	case method == http.MethodPost && has("uploads"):
+		return "InitiateMultipartUpload"
+	case method == http.MethodGet && has("uploads"):
+		return "ListMultipartUploads"
+	case method == http.MethodPut && has("partNumber"):
+		return "UploadPart"
+	case method == http.MethodPost && has("uploadId"):
+		return "CompleteMultipartUpload"
+	case method == http.MethodDelete && has("uploadId"):
+		return "AbortMultipartUpload"
+	case method == http.MethodGet && has("uploadId"):
+		return "ListParts"
+	case method == http.MethodHead:
+		return "HeadObject"
+	case method == http.MethodGet && has("objectMeta"):
+		return "GetObjectMeta"
+	case method == http.MethodGet:
+		return "GetObject"
+	case method == http.MethodPut:
+		return "PutObject"
+	case method == http.MethodDelete:
+		return "DeleteObject"
+	}
+	return method
 }

@@ -173,7 +173,7 @@ func (r *ramp) partDone(now time.Time, size int64) int {
 
 func (st *state) sendPart(ctx context.Context, p plannedPart) (resume.Part, error) {
 	var part resume.Part
-	tries, fromFn, err := st.run.retry(ctx, p.Number, func(ctx context.Context) error {
+	tries, fromFn, err := st.run.retry(ctx, "UploadPart", p.Number, func(ctx context.Context) error {
 		var err error
 		part, err = st.putPart(ctx, p)
 		return err

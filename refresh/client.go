@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -56,6 +57,11 @@ type Config struct {
 	// redirects an API call, and a followed one would carry the signature
 	// and x-acs-security-token elsewhere); the caller's value is not changed.
 	HTTPClient *http.Client
+	// Logger hears, at Debug level, every ICE call attempt (action,
+	// MediaId, attempt, HTTP status, duration, RequestId, error code) and
+	// every retry with its cause and delay; nil means none. Records carry
+	// no secret: error texts are scrubbed as the Client's errors are.
+	Logger *slog.Logger
 }
 
 // Client calls ICE. It is safe for concurrent use.
@@ -69,6 +75,7 @@ type Client struct {
 	sleep                  func(context.Context, time.Duration) error
 	now                    func() time.Time
 	secrets                *Secrets // every secret this Client has held or received
+	log                    *slog.Logger
 }
 
 // Secrets is the set of secret values this Client has used or received:
@@ -89,6 +96,10 @@ func New(cfg Config) (*Client, error) {
 		sleep:       cfg.Sleep,
 		now:         cfg.Now,
 		secrets:     &Secrets{},
+		log:         cfg.Logger,
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	var err error
 	if c.protocol, c.host, err = resolveEndpoint(cfg.Region, cfg.Endpoint); err != nil {
@@ -454,7 +465,9 @@ func (c *Client) call(ctx context.Context, action, mediaID string, query map[str
 		if ctx.Err() != nil {
 			return newCallError(c.secrets, action, mediaID, context.Cause(ctx))
 		}
+		began := c.now()
 		body, err := c.once(ctx, action, mediaID, query)
+		c.logAttempt(ctx, action, mediaID, attempt, c.now().Sub(began), body, err)
 		if err == nil {
 			buf, err := json.Marshal(body)
 			if err == nil {
@@ -468,10 +481,33 @@ func (c *Client) call(ctx context.Context, action, mediaID string, query map[str
 		if attempt >= c.maxAttempts || !Retryable(err) {
 			return err
 		}
-		if serr := c.sleep(ctx, backoff(attempt)); serr != nil {
+		d := backoff(attempt)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "ice retry", slog.String("action", action), slog.String("media_id", mediaID),
+			slog.Int("attempt", attempt), slog.Duration("delay", d), slog.String("cause", c.secrets.Scrub(err.Error())))
+		if serr := c.sleep(ctx, d); serr != nil {
 			return newCallError(c.secrets, action, mediaID, errors.Join(serr, err))
 		}
 	}
+}
+
+// logAttempt logs one call attempt at Debug level.
+func (c *Client) logAttempt(ctx context.Context, action, mediaID string, attempt int, took time.Duration, body map[string]any, err error) {
+	if !c.log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("action", action), slog.String("media_id", mediaID), slog.Int("attempt", attempt)}
+	var ae *APIError
+	switch {
+	case err == nil:
+		id, _ := body["RequestId"].(string)
+		attrs = append(attrs, slog.Int("status", http.StatusOK), slog.String("request_id", c.secrets.Scrub(id)))
+	case errors.As(err, &ae):
+		attrs = append(attrs, slog.Int("status", ae.StatusCode), slog.String("request_id", ae.RequestID), slog.String("code", ae.Code))
+	default:
+		attrs = append(attrs, slog.String("error", c.secrets.Scrub(err.Error())))
+	}
+	attrs = append(attrs, slog.Duration("duration", took))
+	c.log.LogAttrs(ctx, slog.LevelDebug, "ice request", attrs...)
 }
 
 // backoff is capped exponential backoff with "equal jitter": half fixed,

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +23,10 @@ import (
 // commonFlags are the flags every command that talks to ICE shares.
 type commonFlags struct {
 	region, endpoint, profile, stateDir, ossEndpoint string
+	debug                                            bool
+	// logTo is where -v/--debug logs go; nil means os.Stderr. A command
+	// sets it to its env's stderr.
+	logTo io.Writer
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -29,10 +35,20 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.profile, "profile", "", "aliyun CLI profile to take credentials from (default: the standard credentials chain)")
 	fs.StringVar(&c.stateDir, "state-dir", "", "where checkpoints live (default: the user cache dir)/reupload")
 	fs.StringVar(&c.ossEndpoint, "oss-endpoint", "", "OSS endpoint override (internal or accelerate), e.g. https://oss-cn-shanghai-internal.aliyuncs.com")
+	fs.BoolVar(&c.debug, "debug", false, "log every ICE and OSS request, retry, credential refresh and checkpoint write on stderr (never a secret)")
+	fs.BoolVar(&c.debug, "v", false, "same as --debug")
 }
 
 func (c *commonFlags) client() (*reupload.Client, error) {
-	return reupload.New(reupload.Config{Region: c.region, Endpoint: c.endpoint, Profile: c.profile, StateDir: c.stateDir, OSSEndpoint: c.ossEndpoint})
+	cfg := reupload.Config{Region: c.region, Endpoint: c.endpoint, Profile: c.profile, StateDir: c.stateDir, OSSEndpoint: c.ossEndpoint}
+	if c.debug {
+		w := c.logTo
+		if w == nil {
+			w = os.Stderr
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return reupload.New(cfg)
 }
 
 type putFlags struct {
