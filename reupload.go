@@ -59,12 +59,17 @@ type ICE interface {
 }
 
 // Options tunes one overwrite. The zero value is sensible.
+//
+// PartSize, Concurrency, LimitRate, MD5 and Restart are the engine's
+// (ossupload.Options) settings of the same names, documented there and
+// copied into Engine by Overwrite; they stay here, rather than through
+// Engine alone, so that existing callers keep compiling.
 type Options struct {
-	PartSize    int64 // 0 means auto
-	Concurrency int   // parts in flight; 0 means 4
-	LimitRate   int64 // bytes/s; 0 means unlimited
-	MD5         bool  // send Content-MD5 with each part
-	Restart     bool  // ignore any checkpoint and start afresh
+	PartSize    int64 // 0 means auto: ossupload.DefaultPartSize, raised so the source fits ossupload.MaxParts parts
+	Concurrency int   // parts in flight; 0 means auto: ossupload.AutoStartBytes of parts at first, doubled while throughput rises, up to ossupload.AutoConcurrencyMax (Batch: min(BatchOptions.Parts, MaxPartsPerFile))
+	LimitRate   int64 // bytes/s across the media's parts; 0 means unlimited
+	MD5         bool  // send Content-MD5 with each part (a second read of each part; CRC-64 already verifies every byte)
+	Restart     bool  // ignore any checkpoint and start afresh (its upload is aborted first)
 	// Guards refuses, before anything is sent, a source that is empty, that
 	// is under TruncatedRatio of the media's current file, or whose first
 	// bytes are a known non-media format (see Preview): a *GuardError
@@ -93,7 +98,10 @@ type Options struct {
 	// OverwriteReader. Overwrite and OverwriteStream ignore it.
 	SourceID string
 	// Engine overrides engine settings for tests and tuning (NewAPI, Now,
-	// Sleep, Backoff, SDK timeouts); zero fields keep their defaults.
+	// Sleep, Backoff, SDK timeouts, Logger); zero fields keep their
+	// defaults. Its PartSize, Concurrency, LimitRate, MD5, Restart, MediaID,
+	// State, Progress, OnEvent, Stop and SkipIdentical are set from the
+	// fields above and the media, whatever they hold.
 	Engine ossupload.Options
 }
 
@@ -188,7 +196,11 @@ func (e *NotResumableError) Error() string {
 
 func (e *NotResumableError) Unwrap() error { return e.Err }
 
-// InputError is bad input caught before anything was sent.
+// InputError is bad input caught before anything was sent. Field names
+// what was wrong: an input ("MediaId", "source file", "manifest") or a
+// setting. Some settings are still named by the CLI flag that sets them
+// ("--state-dir", "--oss-endpoint", "--part-size"), which the reupload
+// command prints as they are.
 type InputError struct {
 	Field string
 	Err   error
