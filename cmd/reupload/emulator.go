@@ -39,6 +39,8 @@ overwrite it keeps the old file with Status Uploading for --ice-lag.
 "denied_access_key_id"/"denied_access_key_secret" with "denied_actions", that ICE
 refuses with 403 Forbidden.RAM for those actions (RefreshUploadMedia,
 GetMediaInfo, SearchMedia) and serves for the rest; the main key is unaffected.
+An OSS action (oss:ListMultipartUploads, say) makes that key an STS caller
+whose policy lacks it, so OSS answers AccessDenied.
 
 --fault SPEC (repeatable) injects failures. ICE: ACTION[:nth=N|every=N|times=N][:STATUS[:CODE]][:corrupt=base64|json|missing-field|expired][:swap]
 OSS: OP[:nth=N|every=N|frac=F|times=N][:STATUS[:CODE]|:reset|:stall=DUR|:badcrc], OP one of UploadPart,

@@ -119,6 +119,7 @@ func (e *env) put(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("put", flag.ContinueOnError)
 	var pf putFlags
 	pf.register(fs)
+	pf.logTo = e.stderr
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return e.help(fs, putHelp)
