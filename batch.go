@@ -290,18 +290,18 @@ func (c *Client) runItem(ctx context.Context, it Item, opts Options, bo BatchOpt
 		return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusSkipped, Bytes: src.Size,
 			Seconds: time.Since(start).Seconds(), Result: res}
 	}
+	r := ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusDone, Bytes: res.Size,
+		UploadID: res.UploadID, Resumed: res.Resumed, Result: res}
 	if bo.Wait {
 		_, werr := c.WaitForICE(ctx, it.MediaID, opts.Preview.Media, res.Size, bo.WaitTimeout)
 		confirmed := werr == nil
-		r := ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusDone, Bytes: res.Size,
-			Seconds: time.Since(start).Seconds(), UploadID: res.UploadID, Resumed: res.Resumed, Result: res, Confirmed: &confirmed}
+		r.Confirmed = &confirmed
 		if werr != nil {
 			r.Status, r.Code, r.Message = StatusUnconfirmed, "Unconfirmed", c.Scrub(werr.Error())
 		}
-		return r
 	}
-	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: StatusDone, Bytes: res.Size,
-		Seconds: time.Since(start).Seconds(), UploadID: res.UploadID, Resumed: res.Resumed, Result: res}
+	r.Seconds = time.Since(start).Seconds()
+	return r
 }
 
 // LoadManifest reads the manifest at path ("-" reads stdin), keeps shard k
