@@ -145,7 +145,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.OSSEndpoint != "" {
 		if _, err := ossupload.CheckEndpoint(cfg.OSSEndpoint); err != nil {
-			return nil, &InputError{Field: "--oss-endpoint", Err: err}
+			return nil, &InputError{Field: "Config.OSSEndpoint", Err: err}
 		}
 	}
 	c := &Client{cfg: cfg, ice: cfg.ICE}
@@ -163,7 +163,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	store, err := resume.Open(cfg.StateDir)
 	if err != nil {
-		return nil, &InputError{Field: "--state-dir", Err: err}
+		return nil, &InputError{Field: "Config.StateDir", Err: err}
 	}
 	c.store = store
 	return c, nil
@@ -198,9 +198,8 @@ func (e *NotResumableError) Unwrap() error { return e.Err }
 
 // InputError is bad input caught before anything was sent. Field names
 // what was wrong: an input ("MediaId", "source file", "manifest") or a
-// setting. Some settings are still named by the CLI flag that sets them
-// ("--state-dir", "--oss-endpoint", "--part-size"), which the reupload
-// command prints as they are.
+// setting, by its Go name ("Config.StateDir", "Config.OSSEndpoint",
+// "Options.PartSize"); the reupload command names its flag instead.
 type InputError struct {
 	Field string
 	Err   error

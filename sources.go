@@ -140,7 +140,7 @@ func (c *Client) OverwriteStream(ctx context.Context, mediaID string, r io.Reade
 	}
 	if opts.PartSize != 0 {
 		if err := ossupload.CheckPartSize(0, opts.PartSize); err != nil {
-			return nil, &InputError{Field: "--part-size", Err: err}
+			return nil, &InputError{Field: "Options.PartSize", Err: err}
 		}
 	}
 	h, err := c.store.Lock(mediaID)
@@ -225,7 +225,7 @@ func checkSizes(size, partSize int64) error {
 	}
 	if partSize != 0 {
 		if err := ossupload.CheckPartSize(size, partSize); err != nil {
-			return &InputError{Field: "--part-size", Err: err}
+			return &InputError{Field: "Options.PartSize", Err: err}
 		}
 	}
 	return nil

@@ -241,3 +241,18 @@ func TestInterruptedUnresumableSourceSaysSo(t *testing.T) {
 		t.Fatalf("err = %v (exit %d), want a NotResumableError, exit 130", err, reupload.ExitCode(err))
 	}
 }
+
+// The library names its settings, not the CLI's flags, in InputError (the
+// command maps them to its flags: bad_input.txtar).
+func TestInputErrorNamesSettings(t *testing.T) {
+	_, err := reupload.New(reupload.Config{OSSEndpoint: "http://oss.example.com", StateDir: t.TempDir()})
+	var in *reupload.InputError
+	if !errors.As(err, &in) || in.Field != "Config.OSSEndpoint" {
+		t.Fatalf("err = %v, want an InputError naming Config.OSSEndpoint", err)
+	}
+	h := newHarness(t, emulator.Config{})
+	_, err = h.c.OverwriteReader(context.Background(), h.info.Media[0].MediaID, bytes.NewReader(nil), 1<<30, reupload.Options{PartSize: 1})
+	if !errors.As(err, &in) || in.Field != "Options.PartSize" {
+		t.Fatalf("err = %v, want an InputError naming Options.PartSize", err)
+	}
+}

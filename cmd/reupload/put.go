@@ -371,9 +371,20 @@ type errorInfo struct {
 // describe turns any error into one line, the code and request id the
 // library reports for it (reupload.ErrorCode, shared with batch results),
 // and a hint. It never includes secrets: no error type here carries one.
+// settingFlags are the flags that set the library's settings, for messages
+// about them (reupload.InputError names the setting).
+var settingFlags = map[string]string{
+	"Config.StateDir":    "--state-dir",
+	"Config.OSSEndpoint": "--oss-endpoint",
+	"Options.PartSize":   "--part-size",
+}
+
 func describe(err error) errorInfo {
 	code, requestID := reupload.ErrorCode(err)
 	info := errorInfo{Code: code, RequestID: requestID, Message: oneLine(err.Error())}
+	if ie := (*reupload.InputError)(nil); errors.As(err, &ie) && settingFlags[ie.Field] != "" {
+		info.Message = strings.Replace(info.Message, ie.Field+": ", settingFlags[ie.Field]+": ", 1)
+	}
 	var (
 		ue  *usageError
 		ae  *refresh.APIError
