@@ -381,7 +381,9 @@ func invalid(bad []LineError) error {
 
 // Shard returns the items of shard k of n: every n-th item starting with
 // item k (0-based), counted in manifest order, so that n shards together
-// cover the manifest exactly once. n <= 1 returns items.
+// cover the manifest exactly once (one Batch per worker of a Kubernetes
+// Indexed Job, say, whether the CLI or a program runs it). n <= 1 returns
+// items.
 func Shard(items []Item, k, n int) []Item {
 	if n <= 1 {
 		return items

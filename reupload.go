@@ -351,7 +351,11 @@ const (
 	ExitInterrupted = 130 // SIGINT/SIGTERM; the checkpoint is kept for resume
 )
 
-// ExitCode maps an error from this package to an exit code.
+// ExitCode maps an error from this package to the exit code the reupload
+// command gives it, so that a program built on the library (a job runner,
+// a wrapper script's replacement) reports the same outcome the same way:
+// above all, whether the old source is intact (1), nothing was sent (2),
+// or the object was replaced but does not match (5).
 func ExitCode(err error) int {
 	var in *InputError
 	var batch *BatchError
