@@ -249,29 +249,15 @@ func (c *Client) skip(mediaID string, fp resume.Fingerprint) bool {
 func (c *Client) runItem(ctx context.Context, it Item, opts Options, bo BatchOptions) ItemResult {
 	force := bo.Force
 	start := time.Now()
-	o, err := c.open(ctx, it.Source)
+	// One GetMediaInfo serves the guards and, after the upload, the rule
+	// that tells when ICE has taken the new file.
+	o, h, opts, err := c.prepare(ctx, it, opts, opts.Guards || bo.Wait)
 	if err != nil {
 		return c.failed(it, start, err)
 	}
 	defer o.close()
-	src := o.src
-	if opts.Guards || bo.Wait {
-		// One GetMediaInfo serves the guards and, after the upload, the
-		// rule that tells when ICE has taken the new file.
-		p := &Preview{}
-		if err := c.lookUp(ctx, it.MediaID, p); err != nil {
-			return c.failed(it, start, err)
-		}
-		opts.Preview = p
-	}
-	if err := c.check(ctx, it.MediaID, src, opts); err != nil {
-		return c.failed(it, start, err)
-	}
-	h, err := c.store.Lock(it.MediaID)
-	if err != nil {
-		return c.failed(it, start, err)
-	}
 	defer h.Close()
+	src := o.src
 	if !force {
 		// A done marker alone is not trusted, since the object may have
 		// been replaced since (a put, another machine): the object is
@@ -348,31 +334,47 @@ func LoadManifest(path string, stdin io.Reader, k, n int) ([]Item, error) {
 // A checked media's Message carries the preview's warnings.
 func (c *Client) checkItem(ctx context.Context, it Item, opts Options, bo BatchOptions) ItemResult {
 	start := time.Now()
-	o, err := c.open(ctx, it.Source)
+	o, h, opts, err := c.prepare(ctx, it, opts, true)
 	if err != nil {
 		return c.failed(it, start, err)
 	}
-	defer o.close()
-	src := o.src
-	p := &Preview{}
-	if err := c.lookUp(ctx, it.MediaID, p); err != nil {
-		return c.failed(it, start, err)
+	o.close()
+	h.Close()
+	st := StatusChecked
+	if !bo.Force && c.skip(it.MediaID, o.src.Fingerprint) {
+		st = StatusSkipped
 	}
-	opts.Preview = p
-	if err := c.check(ctx, it.MediaID, src, opts); err != nil {
-		return c.failed(it, start, err)
+	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: st, Bytes: o.src.Size, Seconds: time.Since(start).Seconds(),
+		Message: strings.Join(opts.Preview.Warnings, "; ")}
+}
+
+// prepare makes the checks a media's upload and its dry run share, in
+// order: it opens the source, asks ICE about the media when look is set
+// (GetMediaInfo, into the returned Options' Preview), checks sizes, part
+// size and the guards, and takes the media's lock. The caller closes both.
+func (c *Client) prepare(ctx context.Context, it Item, opts Options, look bool) (*opened, *resume.Handle, Options, error) {
+	o, err := c.open(ctx, it.Source)
+	if err != nil {
+		return nil, nil, opts, err
+	}
+	if look {
+		p := &Preview{}
+		if err := c.lookUp(ctx, it.MediaID, p); err != nil {
+			o.close()
+			return nil, nil, opts, err
+		}
+		opts.Preview = p
+	}
+	if err := c.check(ctx, it.MediaID, o.src, opts); err != nil {
+		o.close()
+		return nil, nil, opts, err
 	}
 	h, err := c.store.Lock(it.MediaID)
 	if err != nil {
-		return c.failed(it, start, err)
+		o.close()
+		return nil, nil, opts, err
 	}
-	h.Close()
-	st := StatusChecked
-	if !bo.Force && c.skip(it.MediaID, src.Fingerprint) {
-		st = StatusSkipped
-	}
-	return ItemResult{MediaID: it.MediaID, Source: it.Source, Status: st, Bytes: src.Size, Seconds: time.Since(start).Seconds(),
-		Message: strings.Join(p.Warnings, "; ")}
+	return o, h, opts, nil
 }
 
 // limitedICE makes every ICE call wait for its action's rate limiter (when
