@@ -38,13 +38,7 @@ var ErrNoLister = errors.New("ossupload: this PartAPI cannot list multipart uplo
 // classified as an upload's are (see PartAPI); a refusal is the
 // *OSSError OSS sent (403 AccessDenied).
 func ListUploads(ctx context.Context, auth Authorizer, opts Options) ([]MultipartUpload, error) {
-	opts.fill()
-	r, err := startRun(ctx, auth, Source{}, opts)
-	if err != nil {
-		return nil, err
-	}
-	t, _ := r.target()
-	api, err := r.opts.NewAPI(t, r)
+	r, t, api, err := housekeep(ctx, auth, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -79,13 +73,7 @@ func ListUploads(ctx context.Context, auth Authorizer, opts Options) ([]Multipar
 // aborted already), which is not an error. Abort stops at the first upload
 // it cannot abort and returns what it did so far with the error.
 func Abort(ctx context.Context, auth Authorizer, opts Options, uploadIDs ...string) (gone []bool, err error) {
-	opts.fill()
-	r, err := startRun(ctx, auth, Source{}, opts)
-	if err != nil {
-		return nil, err
-	}
-	t, _ := r.target()
-	api, err := r.opts.NewAPI(t, r)
+	r, t, api, err := housekeep(ctx, auth, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -128,4 +116,22 @@ func (a *sdkAPI) ListMultipartUploads(ctx context.Context, prefix string) ([]Mul
 		}
 		keyMarker, idMarker = r.NextKeyMarker, r.NextUploadIDMarker
 	}
+}
+
+// housekeep sets up a run for calls that upload nothing (listing and
+// aborting uploads): the first grant from auth, and an API for its target
+// whose requests go through the run's credential refresh. The caller
+// closes the API (closeAPI).
+func housekeep(ctx context.Context, auth Authorizer, opts Options) (*run, Target, PartAPI, error) {
+	opts.fill()
+	r, err := startRun(ctx, auth, Source{}, opts)
+	if err != nil {
+		return nil, Target{}, nil, err
+	}
+	t, _ := r.target()
+	api, err := r.opts.NewAPI(t, r)
+	if err != nil {
+		return nil, Target{}, nil, err
+	}
+	return r, t, api, nil
 }
