@@ -4,14 +4,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -46,52 +43,26 @@ type (
 
 var fetchToken = proto.FetchToken
 
-// runChild plays one role and prints its report. The exit code is 0 even when
-// the upload fails: the report's Err says why, and the parent decides.
+// runChild plays one role and prints its report (proto.Run).
 func runChild(a childArgs, stdout io.Writer) int {
-	if a.CPUProfile != "" {
-		f, err := os.Create(a.CPUProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench child:", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(os.Stderr, "bench child:", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-	}
-	ctx := context.Background()
 	if a.Role == roleICECreds {
-		if err := runICECreds(ctx, a); err != nil {
+		if err := runICECreds(context.Background(), a); err != nil {
 			fmt.Fprintln(os.Stderr, "bench icecreds:", refresh.Scrub(err.Error()))
 			return 1
 		}
 		return 0
 	}
-	var rep childReport
-	var err error
-	switch a.Role {
-	case roleEngine:
-		rep, err = runEngine(ctx, a)
-	case roleSDK:
-		rep, err = runSDK(ctx, a)
-	case roleRaw:
-		rep, err = runRaw(ctx, a)
-	default:
-		err = fmt.Errorf("unknown role %q", a.Role)
-	}
-	if err != nil {
-		rep.Err = err.Error()
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	rep.Mallocs, rep.TotalAlloc = ms.Mallocs, ms.TotalAlloc
-	if err := json.NewEncoder(stdout).Encode(rep); err != nil {
-		return 1
-	}
-	return 0
+	return proto.Run(a, stdout, os.Stderr, func(ctx context.Context, a childArgs) (childReport, error) {
+		switch a.Role {
+		case roleEngine:
+			return runEngine(ctx, a)
+		case roleSDK:
+			return runSDK(ctx, a)
+		case roleRaw:
+			return runRaw(ctx, a)
+		}
+		return childReport{}, fmt.Errorf("unknown role %q", a.Role)
+	})
 }
 
 func runEngine(ctx context.Context, a childArgs) (childReport, error) {

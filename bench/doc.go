@@ -1,8 +1,10 @@
 //go:build unix
 
-// Command bench measures reupload's multipart engine against the official
-// SDK's Bucket.UploadFile and against a raw parallel PUT loop, on one
-// osstest server with discard storage, and writes bench/RESULTS.md.
+// Command bench measures reupload's multipart engine against what users run
+// instead (ossutil cp, the SDK v2 Uploader, the SDK v1 Bucket.UploadFile)
+// and against a raw parallel PUT loop, on one osstest server with discard
+// storage; resume after kill -9, slow links and `reupload batch` over many
+// media on the emulator; and writes bench/RESULTS.md.
 //
 //	go run ./bench            # the full matrix, ~15 min
 //	go run ./bench -quick     # 64 MiB at j=4 plus a short WAN case, < 1 min

@@ -8,13 +8,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"runtime/pprof"
 	"time"
 
 	"github.com/aliyun/alibabacloud-oss-go-sdk-v2/oss"
@@ -37,30 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "peers: unknown role %q\n", a.Role)
 		return 2
 	}
-	if a.CPUProfile != "" {
-		f, err := os.Create(a.CPUProfile)
-		if err != nil {
-			fmt.Fprintln(stderr, "peers:", err)
-			return 1
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, "peers:", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
-	}
-	rep, err := upload(context.Background(), a)
-	if err != nil {
-		rep.Err = err.Error()
-	}
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	rep.Mallocs, rep.TotalAlloc = ms.Mallocs, ms.TotalAlloc
-	if err := json.NewEncoder(stdout).Encode(rep); err != nil {
-		return 1
-	}
-	return 0
+	return proto.Run(a, stdout, stderr, upload)
 }
 
 // upload runs the Uploader with the part size and parallelism given, or the

@@ -10,8 +10,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"time"
 )
@@ -104,4 +108,35 @@ func FetchToken(ctx context.Context, issuer, key string, ttl time.Duration) (Tok
 		return Token{}, fmt.Errorf("token issuer: %w", err)
 	}
 	return t, nil
+}
+
+// Run plays one child: it starts the CPU profile a.CPUProfile names, calls
+// upload, and prints the report with the process's Go allocation counters.
+// The exit code is 0 even when the upload fails: the report's Err says why,
+// and the parent decides.
+func Run(a Args, stdout, stderr io.Writer, upload func(context.Context, Args) (Report, error)) int {
+	if a.CPUProfile != "" {
+		f, err := os.Create(a.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench child:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "bench child:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := upload(context.Background(), a)
+	if err != nil {
+		rep.Err = err.Error()
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rep.Mallocs, rep.TotalAlloc = ms.Mallocs, ms.TotalAlloc
+	if err := json.NewEncoder(stdout).Encode(rep); err != nil {
+		return 1
+	}
+	return 0
 }
