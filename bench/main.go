@@ -55,7 +55,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.quick, "quick", false, "a small subset (64 MiB at j=4, a short WAN case), under a minute")
 	fs.StringVar(&cfg.out, "out", "bench/RESULTS.md", "where to write the report")
 	fs.StringVar(&cfg.work, "work", "bench/out", "scratch directory: source files (sparse above 1 GiB), checkpoints, profiles")
-	fs.IntVar(&cfg.reps, "reps", 0, "runs per case, median reported; 0 means 11 for files up to 64 MiB, 5 up to 1 GiB and 1 above")
+	fs.IntVar(&cfg.reps, "reps", 0, "runs per case, median reported; 0 means 11 for files up to 64 MiB, 5 up to 1 GiB and 3 above")
 	fs.BoolVar(&cfg.profile, "profile", true, "CPU-profile one engine and one SDK run and put the top functions in the report")
 	fs.StringVar(&cfg.cases, "cases", defaultCases, "which parts to run (comma-separated); the report leaves the others empty")
 	fs.StringVar(&cfg.peersSrc, "peers", "bench/peers", "the SDK v2 child's module, built to -work/peers")
@@ -256,7 +256,7 @@ func warm(path string) error {
 type measured struct {
 	childReport
 	Wall     float64        // child process lifetime, seconds
-	MaxRSS   int64          // bytes, from rusage
+	MaxRSS   int64          // bytes, the child's VmHWM (watchHWM)
 	CPU      float64        // utime + stime, seconds
 	Received int64          // UploadPart body bytes the server read during the run
 	Errors   map[string]int // OSS error codes the server answered during the run
@@ -307,6 +307,8 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, kill killer) (me
 		return measured{}, err
 	}
 	var m measured
+	hwm := watchHWM(cmd.Process.Pid)
+	defer hwm()
 	if kill != nil {
 		done, exited := make(chan struct{}), make(chan struct{})
 		go func() {
@@ -336,6 +338,7 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, kill killer) (me
 		return measured{}, fmt.Errorf("child %s: %w", a.Role, err)
 	}
 	m.Wall = time.Since(start).Seconds()
+	m.MaxRSS = hwm()
 	after := e.srv.Stats()
 	m.Received = after.PartBytesReceived - before.PartBytesReceived
 	m.Requests = map[string]int{}
@@ -351,8 +354,7 @@ func (b *bench) spawn(ctx context.Context, e *env, a childArgs, kill killer) (me
 		}
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		m.MaxRSS = ru.Maxrss * 1024 // KiB on Linux
-		m.CPU = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
+		m.CPU = tvSeconds(ru.Utime) + tvSeconds(ru.Stime) // Maxrss is not the child's own: see watchHWM
 	}
 	if line := bytes.TrimSpace(out.Bytes()); len(line) > 0 {
 		if err := json.Unmarshal(line, &m.childReport); err != nil {

@@ -153,8 +153,10 @@ func report(r *results) []byte {
 	}
 
 	p("\n## Resume waste (kill -9 at ~50 %% of the bytes received by the server, then rerun)\n\n")
-	p("The resumed run's seconds are the server's (first request to last answer); wall and CPU are the child process's.\n\n")
-	p("| client | size | j | killed after MiB | second run MiB | re-sent MiB | waste (parts) | parts reused | resumed s | resumed wall s | resumed CPU s | target ≤ j parts |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("Each tool is killed and rerun three times; the row is the repetition with the median resumed wall time, and the last\n")
+	p("column lists every repetition's resumed wall (s) and waste (parts). The resumed run's seconds are the server's (first\n")
+	p("request to last answer); wall and CPU are the child process's.\n\n")
+	p("| client | size | j | killed after MiB | second run MiB | re-sent MiB | waste (parts) | parts reused | resumed s | resumed wall s | resumed CPU s | target ≤ j parts | all reps: wall / waste |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, rr := range r.Resume {
 		reused := "—"
 		if rr.Tool == roleEngine {
@@ -164,9 +166,9 @@ func report(r *results) []byte {
 		if !rr.First.Killed {
 			killed += " (finished before the kill)"
 		}
-		p("| %s | %s | %d | %s | %.0f | %.0f | %.2f | %s | %.2f | %.2f | %.2f | %s |\n", toolName(rr.Tool), sizeName(rr.Size), rr.Jobs, killed,
+		p("| %s | %s | %d | %s | %.0f | %.0f | %.2f | %s | %.2f | %.2f | %.2f | %s | %s |\n", toolName(rr.Tool), sizeName(rr.Size), rr.Jobs, killed,
 			float64(rr.Second.Received)/mib, float64(rr.First.Received+rr.Second.Received-rr.Size)/mib, rr.Waste, reused,
-			rr.Second.Seconds, rr.Second.Wall, rr.Second.CPU, verdict(rr.Waste <= float64(rr.Jobs)))
+			rr.Second.Seconds, rr.Second.Wall, rr.Second.CPU, verdict(rr.Waste <= float64(rr.Jobs)), repList(rr))
 	}
 
 	if len(r.Batch) > 0 {
@@ -175,8 +177,9 @@ func report(r *results) []byte {
 		p("as Alibaba's media services publish their QPS limits per API action and account (VOD:\n")
 		p("https://help.aliyun.com/en/vod/developer-reference/qps-limits-on-api-operations, MPS:\n")
 		p("https://help.aliyun.com/en/mps/developer-reference/qps-limits); the ceiling is `--api-qps` ÷ the calls per media of\n")
-		p("the busiest action. Wall, peak RSS and CPU are the whole process tree's (the shell loop's include every\n")
-		p("ossutil and credential process, reaped one after another).\n\n")
+		p("the busiest action. The sources start with an MP4 ftyp box, so batch runs at its defaults with put's guards on.\n")
+		p("Peak RSS is the batch process's VmHWM; CPU is the whole process tree's (the shell loop's includes every ossutil\n")
+		p("and credential process).\n\n")
 		p("| client | media × size | --api-qps | --files | seconds | media/s | ceiling media/s | ÷ ceiling (target ≥ 0.9) | RefreshUploadMedia / media | GetMediaInfo / media | peak RSS MiB | CPU s |\n")
 		p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, br := range r.Batch {
@@ -195,9 +198,13 @@ func report(r *results) []byte {
 			if br.Ceiling > 0 {
 				ceil, frac = fmt.Sprintf("%.1f", br.Ceiling), fmt.Sprintf("%.2f", br.MediaPerS/br.Ceiling)
 			}
-			p("| %s | %d × %s | %s | %s | %.1f | %.1f | %s | %s | %.2f | %.2f | %.1f | %.1f |\n", br.Tool, br.Media, sizeName(br.Size), qps, files,
+			rss := "—"
+			if br.Run.MaxRSS > 0 {
+				rss = fmt.Sprintf("%.1f", rssMiB(br.Run))
+			}
+			p("| %s | %d × %s | %s | %s | %.1f | %.1f | %s | %s | %.2f | %.2f | %s | %.1f |\n", br.Tool, br.Media, sizeName(br.Size), qps, files,
 				br.Run.Wall, br.MediaPerS, ceil, frac, float64(br.ICECalls["RefreshUploadMedia"])/float64(br.Media),
-				float64(br.ICECalls["GetMediaInfo"])/float64(br.Media), rssMiB(br.Run), br.Run.CPU)
+				float64(br.ICECalls["GetMediaInfo"])/float64(br.Media), rss, br.Run.CPU)
 		}
 	}
 
@@ -385,4 +392,13 @@ func reqSummary(r map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, r[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// repList is every resume repetition's wall and waste.
+func repList(rr resumeRow) string {
+	var parts []string
+	for i := range rr.Walls {
+		parts = append(parts, fmt.Sprintf("%.2f / %.1f", rr.Walls[i], rr.Wastes[i]))
+	}
+	return strings.Join(parts, "; ")
 }
