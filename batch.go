@@ -455,6 +455,17 @@ type budgetedAPI struct {
 	sem *semaphore.Weighted
 }
 
+// Close closes the wrapped API when it is an io.Closer, as the engine does
+// with the APIs it makes (see ossupload.PartAPI): without it, every media of
+// a batch left its connections open (two goroutines and a descriptor each)
+// until the process ended.
+func (b *budgetedAPI) Close() error {
+	if c, ok := b.PartAPI.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
 func (b *budgetedAPI) UploadPart(ctx context.Context, in ossupload.PartInput) (ossupload.PartOutput, error) {
 	if err := b.sem.Acquire(ctx, 1); err != nil {
 		return ossupload.PartOutput{}, err
