@@ -116,12 +116,14 @@ const (
 // off when each connection is slow (long round trips, per-connection caps),
 // which is the common case over the internet. It starts with AutoStartBytes
 // in flight and measures throughput one round at a time (a round ends when
-// as many parts as workers have completed). It doubles the workers while a
-// doubling raises throughput by at least rampGain, and while twice the bytes
-// in flight would still be sent within rampWindow at the rate measured: a
-// slow link keeps few parts in flight, so progress shows soon and a kill
-// loses little. When a doubling did not pay, it goes back to the last level
-// that did and stays there.
+// as many parts as workers have completed). It grows the workers while a
+// growth raises throughput by at least rampGain: to as many parts as the
+// rate measured would send within rampWindow, at least twice and at most
+// rampStep times as many (fewer than twice: it holds). So a slow link keeps
+// few parts in flight, progress shows soon and a kill loses little, while a
+// fast one reaches AutoConcurrencyMax from two workers in two rounds. When a
+// growth did not pay, it goes back to the last level that did and stays
+// there.
 type ramp struct {
 	jobs, max int
 	partSize  int64
@@ -129,12 +131,15 @@ type ramp struct {
 	start     time.Time // of the current round
 	bytes     int64
 	parts     int
-	prevRate  float64 // bytes/s of the round before the last doubling
+	prevRate  float64 // bytes/s of the round before the last growth
 	prevJobs  int
-	doubled   bool // the round that just ended ran with twice prevJobs
+	doubled   bool // the round that just ended ran with more workers than prevJobs
 }
 
-const rampGain = 1.25
+const (
+	rampGain = 1.25 // a growth must raise throughput this much (less when it was by less than 1.5 times)
+	rampStep = 4    // and multiplies the workers at most this much
+)
 
 func newRamp(partSize int64, most int, now time.Time) *ramp {
 	start := int(min(int64(most), max(1, AutoStartBytes/partSize)))
@@ -154,18 +159,25 @@ func (r *ramp) partDone(now time.Time, size int64) int {
 	}
 	rate := float64(r.bytes) / dt
 	switch {
-	case r.doubled && rate < r.prevRate*rampGain:
-		// The last doubling did not pay: back to the level that did.
+	case r.doubled && rate < r.prevRate*min(rampGain, 1+float64(r.jobs-r.prevJobs)/float64(2*r.prevJobs)):
+		// The last growth did not pay (a growth by g must raise throughput
+		// by half of g-1, at most rampGain): back to the level that did.
 		r.jobs, r.frozen = r.prevJobs, true
 	case r.jobs >= r.max:
 		r.frozen = true
-	case float64(2*r.jobs)*float64(r.partSize) <= max(float64(AutoStartBytes), rate*rampWindow.Seconds()):
-		r.prevRate, r.prevJobs, r.doubled = rate, r.jobs, true
-		r.jobs = min(r.jobs*2, r.max)
 	default:
-		// Twice the bytes in flight would take too long to send at this
-		// rate: hold, and measure again.
-		r.doubled = false
+		// As many parts as this rate sends within rampWindow (never fewer
+		// than AutoStartBytes of them).
+		fit := int(max(float64(AutoStartBytes), rate*rampWindow.Seconds()) / float64(r.partSize))
+		next := min(fit, r.jobs*rampStep, r.max)
+		if next < 2*r.jobs && next < r.max {
+			// Twice the bytes in flight would take too long to send at
+			// this rate: hold, and measure again.
+			r.doubled = false
+			break
+		}
+		r.prevRate, r.prevJobs, r.doubled = rate, r.jobs, true
+		r.jobs = next
 	}
 	r.start, r.bytes, r.parts = now, 0, 0
 	return r.jobs
