@@ -64,6 +64,7 @@ const drainTimeout = 10 * time.Second
 type drain struct {
 	ch       chan struct{}
 	inFlight atomic.Int64 // parts in flight, for the message
+	counted  atomic.Bool  // inFlight is kept up to date (put); else the message gives no number
 }
 
 // graceful makes the first SIGINT/SIGTERM close the returned drain's
@@ -94,8 +95,12 @@ func (e *env) signals(sigs <-chan os.Signal, cancel context.CancelFunc, done <-c
 		return
 	}
 	close(d.ch)
-	fmt.Fprintf(e.stderr, "\nreupload: stopping: finishing %d part(s) in flight (up to %s) and saving the checkpoint; Ctrl-C again to stop now\n",
-		d.inFlight.Load(), drainTimeout)
+	parts := "the parts"
+	if d.counted.Load() {
+		parts = fmt.Sprintf("%d part(s)", d.inFlight.Load())
+	}
+	fmt.Fprintf(e.stderr, "\nreupload: stopping: finishing %s in flight (up to %s) and saving the checkpoint; Ctrl-C again to stop now\n",
+		parts, drainTimeout)
 	t := time.NewTimer(drainTimeout)
 	defer t.Stop()
 	select {

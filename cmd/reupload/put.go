@@ -189,6 +189,7 @@ func (e *env) put(ctx context.Context, args []string) int {
 		bar = newByteBar(e.stderr, "media "+mediaID)
 		opts.OnEvent = eventPrinter(e.stderr, !pf.json)
 	}
+	stop.counted.Store(true)
 	opts.OnProgress = func(p reupload.ProgressInfo) {
 		stop.inFlight.Store(int64(p.InFlight))
 		bar.update(p)
