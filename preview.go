@@ -215,7 +215,10 @@ func (c *Client) guard(ctx context.Context, mediaID string, size int64, head []b
 
 // readHead reads up to sniffSize bytes at the start of r.
 func readHead(r io.ReaderAt, size int64) ([]byte, error) {
-	head := make([]byte, min(sniffSize, max(size, 0)))
+	if size <= 0 {
+		return nil, nil // nothing to read (and no empty Range request to a URL)
+	}
+	head := make([]byte, min(sniffSize, size))
 	n, err := r.ReadAt(head, 0)
 	if err != nil && err != io.EOF {
 		return nil, err
