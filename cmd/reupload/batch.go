@@ -52,8 +52,7 @@ Flags:
 func (e *env) batch(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
 	var cf commonFlags
-	cf.register(fs)
-	cf.logTo = e.stderr
+	cf.register(fs, e.stderr)
 	var partSize, limitRate sizeFlag
 	partSize.auto = true
 	fs.Var(&partSize, "part-size", "part size (auto, or e.g. 8MiB)")

@@ -48,8 +48,7 @@ func pending(cp *resume.Checkpoint, now time.Time) pendingUpload {
 func (e *env) status(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	var cf commonFlags
-	cf.register(fs)
-	cf.logTo = e.stderr
+	cf.register(fs, e.stderr)
 	stateDir := &cf.stateDir
 	asJSON := fs.Bool("json", false, "one JSON object per upload on stdout")
 	askOSS := fs.Bool("oss", false, "also ask OSS (ListParts) what it holds of each upload; with MEDIA_ID, also list every unfinished upload OSS holds for its object, checkpoint or not (needs oss:ListMultipartUploads)")
@@ -199,8 +198,7 @@ func parseAge(s string) (time.Duration, error) {
 func (e *env) abort(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("abort", flag.ContinueOnError)
 	var cf commonFlags
-	cf.register(fs)
-	cf.logTo = e.stderr
+	cf.register(fs, e.stderr)
 	olderThan := fs.String("older-than", "", "abort every unfinished upload not updated for this long, e.g. 7d")
 	asJSON := fs.Bool("json", false, "one JSON object per aborted upload on stdout")
 	allUploads := fs.Bool("all-uploads", false, "abort every unfinished upload OSS holds for MEDIA_ID's object, checkpoint or not (needs oss:ListMultipartUploads)")

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -24,12 +23,12 @@ import (
 type commonFlags struct {
 	region, endpoint, profile, stateDir, ossEndpoint string
 	debug                                            bool
-	// logTo is where -v/--debug logs go; nil means os.Stderr. A command
-	// sets it to its env's stderr.
-	logTo io.Writer
+	logTo                                            io.Writer // where -v/--debug logs go: the command's stderr
 }
 
-func (c *commonFlags) register(fs *flag.FlagSet) {
+// register adds the common flags to fs; -v/--debug logs will go to logTo.
+func (c *commonFlags) register(fs *flag.FlagSet, logTo io.Writer) {
+	c.logTo = logTo
 	fs.StringVar(&c.region, "region", "cn-shanghai", "ICE region id (endpoint ice.<region>.aliyuncs.com)")
 	fs.StringVar(&c.endpoint, "endpoint", "", "ICE endpoint override, e.g. http://127.0.0.1:PORT for the emulator (plain http only on loopback)")
 	fs.StringVar(&c.profile, "profile", "", "aliyun CLI profile to take credentials from (default: the standard credentials chain)")
@@ -42,11 +41,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 func (c *commonFlags) client() (*reupload.Client, error) {
 	cfg := reupload.Config{Region: c.region, Endpoint: c.endpoint, Profile: c.profile, StateDir: c.stateDir, OSSEndpoint: c.ossEndpoint}
 	if c.debug {
-		w := c.logTo
-		if w == nil {
-			w = os.Stderr
-		}
-		cfg.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = slog.New(slog.NewTextHandler(c.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return reupload.New(cfg)
 }
@@ -68,8 +63,8 @@ type putFlags struct {
 	waitTimeout     time.Duration
 }
 
-func (p *putFlags) register(fs *flag.FlagSet) {
-	p.commonFlags.register(fs)
+func (p *putFlags) register(fs *flag.FlagSet, logTo io.Writer) {
+	p.commonFlags.register(fs, logTo)
 	p.partSize.auto = true
 	fs.Var(&p.partSize, "part-size", "part size (auto, or e.g. 8MiB, 64MiB); auto keeps the file within 10,000 parts")
 	fs.Var(&p.jobs, "j", "parts uploaded in parallel: auto (16 MiB of parts at first, doubled while throughput rises, up to 32) or 1..64")
@@ -118,8 +113,7 @@ Flags:
 func (e *env) put(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("put", flag.ContinueOnError)
 	var pf putFlags
-	pf.register(fs)
-	pf.logTo = e.stderr
+	pf.register(fs, e.stderr)
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return e.help(fs, putHelp)

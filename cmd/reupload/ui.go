@@ -57,8 +57,7 @@ func openBrowser(url string) error {
 func (e *env) ui(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("ui", flag.ContinueOnError)
 	var cf commonFlags
-	cf.register(fs)
-	cf.logTo = e.stderr
+	cf.register(fs, e.stderr)
 	addr := fs.String("addr", "127.0.0.1:0", "loopback HOST:PORT to serve on (port 0: a free one)")
 	root := fs.String("root", "", "the only folder tree the page may browse (default: your home directory)")
 	noBrowser := fs.Bool("no-browser", false, "print the address but do not open a browser")
